@@ -1,0 +1,46 @@
+# `make run` and `make test` work on a fresh machine: they create .venv, install the pinned
+# dependencies, fetch the Delta Lake jars, then run.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+N      ?= 3000
+SEED   ?= 42
+DATA   ?= data/synth
+OUT    ?= out
+DELTA_JAR := io.delta:delta-spark_4.2_2.13:4.4.0
+
+export PYSPARK_PYTHON := $(abspath $(BIN)/python)
+export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN)/python)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: venv jars run test clean
+
+$(VENV)/.installed: requirements.txt setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Spark's resolver fetches the Delta jars from Maven Central on first use; where it cannot, Maven puts
+# them into ~/.m2, which the resolver also reads.
+$(VENV)/.jars: $(VENV)/.installed
+	$(BIN)/python -m jobs.session --check || \
+	  (mvn -q dependency:get -Dartifact=$(DELTA_JAR) && $(BIN)/python -m jobs.session --check)
+	touch $@
+
+jars: $(VENV)/.jars
+
+run: jars
+	$(BIN)/affective synth --n $(N) --out $(DATA) --seed $(SEED)
+	$(BIN)/affective run --profile local --input $(DATA)/conversations --output $(OUT)
+
+test: jars
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(OUT) $(DATA) .pytest_cache

@@ -1,0 +1,155 @@
+"""The one module that wires Spark, Delta Lake and MLflow.
+
+Locally it builds a Spark session with the Delta extension and catalog, the Delta jars resolved by
+`configure_spark_with_delta_pip`, this interpreter as the Python worker and quiet logs. Under
+spark-submit, on a cluster or on Databricks it takes the session it is given and forces nothing local.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+from pyspark.sql import DataFrame, SparkSession
+
+logger = logging.getLogger(__name__)
+
+DELTA_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+LOCAL_CONF = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.databricks.delta.snapshotPartitions": "2",
+    # Keeps the pseudonym key and tokens out of the UI, event logs and error messages.
+    "spark.redaction.regex": "(?i)secret|password|token|access[.]key|pseudonym",
+    # One torch thread per Python worker: Spark already runs one worker per core.
+    "spark.executorEnv.OMP_NUM_THREADS": "1",
+    "spark.executorEnv.TOKENIZERS_PARALLELISM": "false",
+}
+
+
+def _launched_by_spark_submit() -> bool:
+    # spark-submit (and Databricks) start the JVM first and hand Python its gateway.
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def get_spark(spark_cfg: dict[str, Any]) -> SparkSession:
+    """Return the active session, or build a local one with Delta Lake.
+
+    Args:
+        spark_cfg: the `spark` section of the config (app_name, master, shuffle_partitions, ...).
+
+    Returns:
+        A SparkSession that can read and write Delta tables.
+    """
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    builder = SparkSession.builder.appName(spark_cfg["app_name"])
+    for key, value in DELTA_CONF.items():
+        builder = builder.config(key, value)
+    builder = builder.config("spark.sql.execution.arrow.maxRecordsPerBatch", str(spark_cfg["arrow_batch_rows"]))
+    if _launched_by_spark_submit() or not spark_cfg["master"]:
+        # The cluster owns master, jars and Python; Delta jars come with --packages (README).
+        spark = builder.getOrCreate()
+    else:
+        spark = _local_session(builder, spark_cfg)
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
+
+
+def _local_session(builder: SparkSession.Builder, spark_cfg: dict[str, Any]) -> SparkSession:
+    from delta import configure_spark_with_delta_pip
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = builder.master(spark_cfg["master"]).config(
+        "spark.sql.shuffle.partitions", str(spark_cfg["shuffle_partitions"])
+    )
+    for key, value in LOCAL_CONF.items():
+        builder = builder.config(key, value)
+    return configure_spark_with_delta_pip(builder).getOrCreate()
+
+
+@contextlib.contextmanager
+def commit_metadata(spark: SparkSession, run_id: str) -> Iterator[None]:
+    """Stamp every Delta commit made inside the block with the run id (visible in DESCRIBE HISTORY)."""
+    key = "spark.databricks.delta.commitInfo.userMetadata"
+    spark.conf.set(key, run_id)
+    try:
+        yield
+    finally:
+        spark.conf.unset(key)
+
+
+def merge_new_rows(spark: SparkSession, df: DataFrame, path: str, keys: list[str]) -> None:
+    """Insert the rows of df whose keys are not yet in the Delta table at path (created if absent).
+
+    Re-running the same input therefore adds nothing: the write is idempotent on the keys.
+    """
+    from delta.tables import DeltaTable
+
+    DeltaTable.createIfNotExists(spark).location(path).addColumns(df.schema).execute()
+    condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    (
+        DeltaTable.forPath(spark, path)
+        .alias("t")
+        .merge(df.alias("s"), condition)
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+
+
+def overwrite_table(df: DataFrame, path: str) -> None:
+    """Replace a gold table in one Delta commit (its history keeps earlier versions)."""
+    df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+
+
+def read_table(spark: SparkSession, path: str) -> DataFrame:
+    return spark.read.format("delta").load(path)
+
+
+def table_version(spark: SparkSession, path: str) -> int:
+    from delta.tables import DeltaTable
+
+    return DeltaTable.forPath(spark, path).history(1).select("version").first()[0]
+
+
+def tracking_uri(configured: str, output_dir: str) -> str:
+    """MLFLOW_TRACKING_URI wins, then the config, then a sqlite file in the output folder."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    if configured:
+        return configured
+    return f"sqlite:///{Path(output_dir).resolve() / 'mlflow.db'}"
+
+
+def start_mlflow(configured_uri: str, output_dir: str, experiment: str) -> None:
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri(configured_uri, output_dir))
+    if mlflow.get_experiment_by_name(experiment) is None:
+        artifacts = (Path(output_dir).resolve() / "mlartifacts").as_uri()
+        mlflow.create_experiment(experiment, artifact_location=artifacts)
+    mlflow.set_experiment(experiment)
+
+
+if __name__ == "__main__":
+    # `python -m jobs.session --check`: start a local session once (fetching the Delta jars) and write a table.
+    import tempfile
+
+    from jobs.config import load_config
+
+    spark = get_spark(load_config("local")["spark"])
+    with tempfile.TemporaryDirectory() as tmp:
+        spark.range(3).write.format("delta").save(f"{tmp}/check")
+        assert read_table(spark, f"{tmp}/check").count() == 3
+    spark.stop()
+    print("spark + delta ok")

@@ -1,0 +1,24 @@
+"""The `affective` distribution: jobs (stages), udfs (model layer) and conf (default config)."""
+from pathlib import Path
+
+from setuptools import setup
+
+requirements = [
+    line.split("#")[0].strip()
+    for line in Path(__file__).with_name("requirements.txt").read_text().splitlines()
+    if line.split("#")[0].strip() and not line.startswith(("pytest", "nb", "ipykernel"))
+]
+
+setup(
+    name="affective",
+    version="0.1.0",
+    description="Privacy-preserving measurement of affective use of AI assistants on Spark, Delta Lake and MLflow",
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=["jobs", "udfs", "conf"],
+    package_data={"conf": ["*.yaml"], "udfs": ["seed/*.jsonl", "seed/*.md"]},
+    install_requires=requirements,
+    entry_points={"console_scripts": ["affective=jobs.cli:main"]},
+)
