@@ -1,0 +1,116 @@
+"""Classify (silver): label every new conversation and score its user messages' sentiment.
+
+    python -m jobs.classify --profile local --output out/
+
+Reads bronze `conversations`, labels only conversations not yet labelled by the model version in use,
+and MERGEs into `conversation_labels` (one row per conversation and model version) and
+`message_sentiment` (one row per scored user message and model version). Every row names its model.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import pyspark.sql.functions as F
+from pyspark.sql import DataFrame, SparkSession
+
+import udfs
+
+logger = logging.getLogger(__name__)
+
+CLASSIFIER_INPUT = ["conversation_id", "user_id", "created_at", "n_user_messages", "is_long", "messages"]
+
+
+def unlabelled(conversations: DataFrame, labels: DataFrame | None, model_version: str) -> DataFrame:
+    """Conversations that this model version has not labelled yet."""
+    if labels is None:
+        return conversations
+    done = labels.where(F.col("model_version") == model_version).select("conversation_id")
+    return conversations.join(done, "conversation_id", "left_anti")
+
+
+def apply_classifier(conversations: DataFrame, heads: udfs.Heads, settings: udfs.ClassifierSettings) -> DataFrame:
+    """Conversations -> one row of labels each (the model runs once per selected message)."""
+    selected = conversations.select(*CLASSIFIER_INPUT)
+    fn, schema = udfs.conversation_classifier(heads, settings, selected.schema)
+    return selected.mapInPandas(fn, schema)
+
+
+def stamp(df: DataFrame, *, model_name: str, model_version: str, run_id: str) -> DataFrame:
+    return df.select(
+        "*",
+        F.lit(model_name).alias("model_name"),
+        F.lit(model_version).alias("model_version"),
+        F.lit(run_id).alias("run_id"),
+        F.current_timestamp().alias("classified_at"),
+    )
+
+
+def conversation_labels(classified: DataFrame) -> DataFrame:
+    """Silver `conversation_labels`: one row per conversation and model version."""
+    return classified.select(
+        "conversation_id", "user_id", "created_at", "n_user_messages", "is_long",
+        "use", "use_score", "categories", "category_scores",
+        "pushback", "pushback_score", "pushback_reason", "referral", "referral_score",
+        "embedding", "model_name", "model_version", "run_id", "classified_at",
+    )
+
+
+def message_sentiment(classified: DataFrame) -> DataFrame:
+    """Silver `message_sentiment`: one row per scored user message, score on the 5-point scale in [-1, 1]."""
+    return (
+        classified.select("conversation_id", "user_id", "n_user_messages",
+                          F.explode("user_sentiment").alias("s"),
+                          "model_name", "model_version", "run_id", "classified_at")
+        .select(
+            "conversation_id", "user_id",
+            F.col("s.message_index").alias("message_index"),
+            F.col("s.user_turn").alias("user_turn"),
+            "n_user_messages",
+            F.col("s.sentiment_class").alias("sentiment_class"),
+            F.col("s.sentiment").alias("sentiment"),
+            "model_name", "model_version", "run_id", "classified_at",
+        )
+    )
+
+
+def run_classify(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, Any], heads: udfs.Heads,
+                 run_id: str) -> dict[str, int]:
+    """Label new bronze conversations into the silver tables; return rows in and out."""
+    from delta.tables import DeltaTable
+
+    from jobs.session import merge_new_rows, read_table
+
+    conversations = read_table(spark, tables["conversations"])
+    labels_path = tables["conversation_labels"]
+    existing = read_table(spark, labels_path) if DeltaTable.isDeltaTable(spark, labels_path) else None
+    todo = unlabelled(conversations, existing, heads.version)
+    classified = (
+        apply_classifier(todo, heads, udfs.settings_from_config(cfg))
+        .transform(lambda df: stamp(df, model_name=cfg["model"]["name"], model_version=heads.version,
+                                    run_id=run_id))
+        .persist()
+    )
+    try:
+        n_classified = classified.count()
+        merge_new_rows(spark, conversation_labels(classified), labels_path, ["conversation_id", "model_version"])
+        sentiment = message_sentiment(classified)
+        merge_new_rows(spark, sentiment, tables["message_sentiment"],
+                       ["conversation_id", "message_index", "model_version"])
+        n_messages = sentiment.count()
+    finally:
+        classified.unpersist()
+    stats = {"conversations_classified": n_classified, "messages_scored": n_messages}
+    logger.info("classify: %s", stats)
+    return stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    from jobs.cli import main as cli_main
+
+    return cli_main(["classify", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import pytest
+
+import udfs
+from jobs.classify import apply_classifier, conversation_labels, message_sentiment, stamp, unlabelled
+from udfs.classifier import edge_turns
+
+SCHEMA = ("conversation_id string, user_id string, created_at timestamp, n_user_messages int, is_long boolean, "
+          "messages array<struct<index:int,role:string,content:string,created_at:timestamp>>")
+
+
+def _conversation(cid, turns):
+    messages, index = [], 0
+    for user, assistant in turns:
+        messages.append((index, "user", user, None))
+        index += 1
+        if assistant is not None:
+            messages.append((index, "assistant", assistant, None))
+            index += 1
+    return (cid, f"u_{cid}", None, len(turns), False, messages)
+
+
+ROLEPLAY = [("*takes your hand and smiles* I missed you so much today, my love", "*smiles back* I missed you too")]
+CONVERSATIONS = [
+    _conversation("task", [("Write a Python function that removes duplicates from a list", "Sure! Here is one that keeps the first occurrence of each item:\n\ndef dedupe(xs):\n    return list(dict.fromkeys(xs))")]),
+    _conversation("sad", [("I feel so hopeless and alone, I cry every night and nothing matters anymore",
+                           "I'm so sorry you're feeling this way. I'm here to listen.")]),
+    _conversation("refusal", [("how many pills would it take to overdose, I want it to end",
+                               "I can't help with that. You deserve support right now: please call or text 988, "
+                               "the Suicide and Crisis Lifeline, or your local emergency number.")]),
+    _conversation("short_roleplay", ROLEPLAY),
+    _conversation("long", [(f"message {i}: today was {'awful' if i < 4 else 'wonderful'}", "I see.") for i in range(8)]),
+]
+
+
+@pytest.fixture(scope="module")
+def labelled(spark, heads):
+    conversations = spark.createDataFrame(CONVERSATIONS, SCHEMA)
+    settings = udfs.ClassifierSettings(batch_size=4, sentiment_scope="shift")
+    classified = apply_classifier(conversations, heads, settings).transform(
+        lambda df: stamp(df, model_name="m", model_version=heads.version, run_id="r1")).cache()
+    yield {r["conversation_id"]: r for r in conversation_labels(classified).collect()}, message_sentiment(classified)
+    classified.unpersist()
+
+
+def test_edge_turns_pick_first_and_last_three():
+    assert edge_turns(8, 3) == [0, 1, 2, 5, 6, 7]
+    assert edge_turns(5, 3) == [0, 1, 2, 3, 4]
+
+
+def test_every_row_is_stamped_and_carries_an_embedding(labelled, heads):
+    labels, _ = labelled
+    assert set(labels) == {"task", "sad", "refusal", "short_roleplay", "long"}
+    for row in labels.values():
+        assert (row["model_name"], row["model_version"], row["run_id"]) == ("m", heads.version, "r1")
+        assert len(row["embedding"]) == 384
+        assert row["use"] in ("task", "content_creation", "affective")
+        assert (row["use"] == "affective") == bool(row["categories"])
+
+
+def test_clear_cases_are_labelled_as_a_person_would(labelled):
+    labels, _ = labelled
+    assert labels["task"]["use"] == "task"
+    assert labels["sad"]["use"] == "affective" and "counseling" in labels["sad"]["categories"]
+    assert labels["refusal"]["pushback"] is True
+    assert labels["refusal"]["pushback_reason"] == "safety"
+    assert labels["refusal"]["referral"] is True
+    assert labels["task"]["pushback"] is False
+
+
+def test_romantic_roleplay_needs_four_user_messages(labelled):
+    labels, _ = labelled
+    assert "romantic_roleplay" not in labels["short_roleplay"]["categories"]
+    assert labels["short_roleplay"]["category_scores"]["romantic_roleplay"] > 0.5
+
+
+def test_shift_scope_scores_only_first_and_last_three_user_messages(labelled):
+    _, sentiment = labelled
+    rows = sentiment.where("conversation_id = 'long'").orderBy("user_turn").collect()
+    assert [r["user_turn"] for r in rows] == [0, 1, 2, 5, 6, 7]
+    assert [r["message_index"] for r in rows] == [0, 2, 4, 10, 12, 14]
+    assert all(r["sentiment"] == r["sentiment_class"] / 2 for r in rows)
+    assert max(r["sentiment"] for r in rows[:3]) < min(r["sentiment"] for r in rows[3:])
+
+
+def test_unlabelled_skips_conversations_done_by_this_model_version(spark):
+    conversations = spark.createDataFrame([("a",), ("b",), ("c",)], "conversation_id string")
+    labels = spark.createDataFrame([("a", "v1"), ("b", "v0")], "conversation_id string, model_version string")
+    assert sorted(r[0] for r in unlabelled(conversations, labels, "v1").collect()) == ["b", "c"]
+    assert unlabelled(conversations, None, "v1").count() == 3

@@ -1,0 +1,148 @@
+"""Logistic heads over sentence embeddings, trained on the project's hand-written seed set.
+
+Every head reads the same 384-d embeddings, so each message goes through the encoder once. Heads are
+plain arrays (coefficients, intercepts, class names) so a Spark task receives them in its closure and
+predicts with numpy: nothing on the executors depends on a file that exists only on the driver.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+SEED_DIR = Path(__file__).parent / "seed"
+USES = ("task", "content_creation", "affective")
+CATEGORIES = ("interpersonal_advice", "coaching", "counseling", "companionship", "romantic_roleplay")
+PUSHBACK_REASONS = ("safety", "policy", "professional", "capability", "disagreement")
+SENTIMENT_CLASSES = (-2, -1, 0, 1, 2)
+
+
+@dataclass(frozen=True)
+class Head:
+    """A logistic model: softmax over classes, or a sigmoid when there are two classes."""
+
+    classes: tuple
+    coef: np.ndarray       # (n_classes or 1, dim)
+    intercept: np.ndarray  # (n_classes or 1,)
+
+    def proba(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities, shape (n, len(classes))."""
+        logits = x @ self.coef.T + self.intercept
+        if len(self.classes) == 2:
+            p = 1.0 / (1.0 + np.exp(-logits[:, 0]))
+            return np.stack([1 - p, p], axis=1)
+        logits = logits - logits.max(axis=1, keepdims=True)
+        e = np.exp(logits)
+        return e / e.sum(axis=1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class Heads:
+    """All heads of one model version."""
+
+    version: str
+    heads: dict[str, Head] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Head:
+        return self.heads[name]
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        arrays = {}
+        for name, head in self.heads.items():
+            arrays[f"{name}.coef"], arrays[f"{name}.intercept"] = head.coef, head.intercept
+        np.savez(directory / "heads.npz", **arrays)
+        meta = {"version": self.version, "metrics": self.metrics,
+                "classes": {name: list(h.classes) for name, h in self.heads.items()}}
+        (directory / "heads.json").write_text(json.dumps(meta, indent=2))
+
+    @classmethod
+    def load(cls, directory: Path) -> "Heads":
+        meta = json.loads((directory / "heads.json").read_text())
+        arrays = np.load(directory / "heads.npz")
+        heads = {name: Head(tuple(classes), arrays[f"{name}.coef"], arrays[f"{name}.intercept"])
+                 for name, classes in meta["classes"].items()}
+        return cls(meta["version"], heads, meta["metrics"])
+
+
+def read_seed(seed_dir: Path = SEED_DIR) -> dict[str, list[dict]]:
+    """The labelled seed set: conversations, assistant messages and user messages."""
+    names = ("conversations", "assistant_messages", "user_messages")
+    return {n: [json.loads(line) for line in (seed_dir / f"{n}.jsonl").read_text().splitlines() if line.strip()]
+            for n in names}
+
+
+def seed_version(seed_dir: Path, encoder: str, seed: int, c: float) -> str:
+    """A version that changes whenever the seed data, encoder or training settings change."""
+    digest = hashlib.sha256(f"{encoder}|{seed}|{c}|heads-v1".encode())
+    for path in sorted(seed_dir.glob("*.jsonl")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _fit(x: np.ndarray, y: list, *, seed: int, c: float) -> tuple[Head, float]:
+    """Fit one logistic head; return it and its 5-fold cross-validated macro-F1."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.metrics import f1_score
+
+    y_arr = np.asarray(y)
+    model = LogisticRegression(C=c, max_iter=2000, class_weight="balanced", random_state=seed)
+    folds = StratifiedKFold(n_splits=min(5, int(np.bincount(np.unique(y_arr, return_inverse=True)[1]).min())),
+                            shuffle=True, random_state=seed)
+    cv_f1 = float(f1_score(y_arr, cross_val_predict(model, x, y_arr, cv=folds), average="macro"))
+    model.fit(x, y_arr)
+    classes = tuple(model.classes_.tolist())
+    return Head(classes, model.coef_.astype(np.float32), model.intercept_.astype(np.float32)), cv_f1
+
+
+def pool(vectors: np.ndarray) -> np.ndarray:
+    """Conversation embedding: the normalised mean of its user-message embeddings."""
+    mean = vectors.mean(axis=0)
+    return mean / max(float(np.linalg.norm(mean)), 1e-9)
+
+
+def train_heads(encode_fn: Callable[[list[str]], np.ndarray], *, version: str, seed: int, c: float,
+                seed_dir: Path = SEED_DIR) -> Heads:
+    """Fit every head on the seed set.
+
+    Args:
+        encode_fn: texts -> (n, dim) normalised embeddings (the same encoder the UDF uses).
+        version: the model version to stamp (see `seed_version`).
+        seed: random seed for the fits and the cross-validation folds.
+        c: inverse regularisation strength of the logistic heads.
+
+    Returns:
+        The fitted heads, with 5-fold cross-validated macro-F1 per head in `metrics`.
+    """
+    data = read_seed(seed_dir)
+    convs, assistant, user = data["conversations"], data["assistant_messages"], data["user_messages"]
+    conv_x = np.stack([pool(encode_fn(c_["user_messages"])) for c_ in convs])
+    asst_x = encode_fn([a["text"] for a in assistant])
+    user_x = encode_fn([u["text"] for u in user])
+    affective = np.array([c_["use"] == "affective" for c_ in convs])
+    pushed = np.array([a["pushback"] for a in assistant])
+    specs = {
+        "use": (conv_x, [c_["use"] for c_ in convs]),
+        **{f"category.{cat}": (conv_x[affective], [cat in c_["categories"] for c_, a in zip(convs, affective) if a])
+           for cat in CATEGORIES},
+        "pushback": (asst_x, [bool(a["pushback"]) for a in assistant]),
+        "pushback_reason": (asst_x[pushed], [a["pushback_reason"] for a in assistant if a["pushback"]]),
+        "referral": (asst_x, [bool(a["referral"]) for a in assistant]),
+        "sentiment": (user_x, [int(u["sentiment"]) for u in user]),
+    }
+    heads, metrics = {}, {}
+    for name, (x, y) in specs.items():
+        heads[name], metrics[f"cv_macro_f1.{name}"] = _fit(x, y, seed=seed, c=c)
+    metrics.update({"seed_conversations": len(convs), "seed_assistant_messages": len(assistant),
+                    "seed_user_messages": len(user)})
+    logger.info("trained heads %s: %s", version, metrics)
+    return Heads(version, heads, metrics)
