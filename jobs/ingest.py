@@ -1,0 +1,297 @@
+"""Ingest (bronze): parse conversations, quarantine bad records, scrub personal data, pseudonymise users.
+
+    spark-submit --packages io.delta:delta-spark_2.13:4.4.1 jobs/ingest.py --input data/ --output out/
+    python -m jobs.ingest --profile local --input data/conversations --output out/
+
+Writes DIR/tables/conversations (MERGE on conversation_id, so the same input twice adds nothing) and
+DIR/tables/conversations_quarantine (the raw record, its `_errors`, run id and time). Raw text and raw user
+ids never leave this stage: clean rows carry scrubbed text and an HMAC pseudonym.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+from typing import Any, Iterator
+
+import pandas as pd
+import pyspark.sql.functions as F
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import types as T
+
+from jobs import privacy
+
+logger = logging.getLogger(__name__)
+
+ROLE_ALIASES = {
+    "user": "user", "human": "user", "person": "user",
+    "assistant": "assistant", "gpt": "assistant", "bot": "assistant", "ai": "assistant",
+    "model": "assistant", "chatbot": "assistant",
+    "system": "system",
+}
+CONVERSATION_ID_KEYS = ("conversation_id", "id", "conversationId")
+USER_ID_KEYS = ("user_id", "userId", "user")
+MESSAGES_KEYS = ("messages", "conversations", "conversation")
+ROLE_KEYS = ("role", "from", "author", "speaker")
+CONTENT_KEYS = ("content", "value", "text")
+
+MESSAGE_TYPE = T.StructType([
+    T.StructField("index", T.IntegerType()),
+    T.StructField("role", T.StringType()),
+    T.StructField("content", T.StringType()),
+    T.StructField("created_at", T.StringType()),
+])
+PARSED_TYPE = T.StructType([
+    T.StructField("conversation_id", T.StringType()),
+    T.StructField("user_id", T.StringType()),
+    T.StructField("created_at", T.StringType()),
+    T.StructField("messages", T.ArrayType(MESSAGE_TYPE)),
+    T.StructField("errors", T.ArrayType(T.StringType())),
+])
+
+
+def _first(record: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    return next((record[k] for k in keys if k in record), None)
+
+
+def _identifier(value: Any) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (str, int)) and str(value).strip():
+        return str(value).strip()
+    return None
+
+
+def parse_timestamp(value: Any) -> tuple[str | None, bool]:
+    """Return (ISO-8601 UTC string or None, ok). Accepts ISO strings and epoch seconds or milliseconds."""
+    if value is None or value == "":
+        return None, True
+    try:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            seconds = value / 1000 if value > 1e11 else value
+            stamp = datetime.fromtimestamp(seconds, tz=timezone.utc)
+        elif isinstance(value, str):
+            stamp = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            if stamp.tzinfo is None:
+                stamp = stamp.replace(tzinfo=timezone.utc)
+        else:
+            return None, False
+    except (ValueError, OverflowError, OSError):
+        return None, False
+    if not 1990 <= stamp.year <= 2100:
+        return None, False
+    return stamp.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), True
+
+
+def _content_text(content: Any) -> str | None:
+    """Plain text of a message's content: a string, or OpenAI-style text parts; None if not text."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and content and all(
+        isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str) for p in content
+    ):
+        return "\n".join(p["text"] for p in content)
+    return None
+
+
+def _parse_messages(raw_messages: Any, errors: set[str]) -> list[dict[str, Any]]:
+    if not isinstance(raw_messages, list) or not raw_messages:
+        errors.add("missing_messages" if raw_messages is None else "empty_messages")
+        return []
+    messages = []
+    for index, message in enumerate(raw_messages):
+        if not isinstance(message, dict):
+            errors.add("non_text_content")
+            continue
+        role = ROLE_ALIASES.get(str(_first(message, ROLE_KEYS) or "").strip().lower())
+        if role is None:
+            errors.add("unknown_role")
+        text = _content_text(_first(message, CONTENT_KEYS))
+        if text is None:
+            errors.add("non_text_content")
+        created_at, ok = parse_timestamp(message.get("created_at", message.get("timestamp")))
+        if not ok:
+            errors.add("bad_timestamp")
+        messages.append({"index": index, "role": role, "content": text, "created_at": created_at})
+    if messages and not any(m["role"] == "user" for m in messages):
+        errors.add("no_user_message")
+    return messages
+
+
+def parse_conversation(raw: str, *, max_messages: int, max_chars: int) -> dict[str, Any]:
+    """Parse one input record into the normalised conversation and the names of the checks it fails.
+
+    Args:
+        raw: one JSON object as text (a JSONL line, or a Parquet/Delta row turned into JSON).
+        max_messages: more messages than this is an oversize conversation.
+        max_chars: more characters over all messages is an oversize conversation.
+
+    Returns:
+        A dict with conversation_id, user_id (raw), created_at (ISO), messages and a sorted `errors` list.
+    """
+    empty = {"conversation_id": None, "user_id": None, "created_at": None, "messages": []}
+    try:
+        record = json.loads(raw)
+    except (json.JSONDecodeError, TypeError):
+        return {**empty, "errors": ["bad_json"]}
+    if not isinstance(record, dict):
+        return {**empty, "errors": ["bad_json"]}
+    errors: set[str] = set()
+    conversation_id = _identifier(_first(record, CONVERSATION_ID_KEYS))
+    user_id = _identifier(_first(record, USER_ID_KEYS))
+    if conversation_id is None:
+        errors.add("missing_conversation_id")
+    if user_id is None:
+        errors.add("missing_user_id")
+    created_at, ok = parse_timestamp(record.get("created_at"))
+    if not ok:
+        errors.add("bad_timestamp")
+    messages = _parse_messages(_first(record, MESSAGES_KEYS), errors)
+    if len(messages) > max_messages or sum(len(m["content"] or "") for m in messages) > max_chars:
+        errors.add("oversize_conversation")
+    return {"conversation_id": conversation_id, "user_id": user_id, "created_at": created_at,
+            "messages": messages, "errors": sorted(errors)}
+
+
+def _protect(parsed: dict[str, Any], key: bytes) -> dict[str, Any]:
+    """Scrub message text and pseudonymise the user of a valid record; drop the text of a bad one."""
+    if parsed["errors"]:
+        return {**parsed, "user_id": None, "messages": []}
+    messages = [{**m, "content": privacy.scrub_text(m["content"])} for m in parsed["messages"]]
+    return {**parsed, "user_id": privacy.pseudonymize(parsed["user_id"], key), "messages": messages}
+
+
+def parse_and_protect(df: DataFrame, *, key: bytes, max_messages: int, max_chars: int) -> DataFrame:
+    """Add a `parsed` struct column to a DataFrame of raw records (column `raw`)."""
+
+    @F.pandas_udf(PARSED_TYPE)
+    def parse(raws: pd.Series) -> pd.DataFrame:
+        rows = [_protect(parse_conversation(r, max_messages=max_messages, max_chars=max_chars), key)
+                for r in raws]
+        return pd.DataFrame(rows, columns=[f.name for f in PARSED_TYPE.fields])
+
+    return df.withColumn("parsed", parse("raw"))
+
+
+def flag_duplicate_ids(df: DataFrame) -> DataFrame:
+    """Add 'duplicate_id' to every record but one (the smallest record hash) that shares a conversation id."""
+    by_id = Window.partitionBy("parsed.conversation_id").orderBy("record_id")
+    return (
+        df.withColumn("_dup_rank", F.row_number().over(by_id))
+        .withColumn(
+            "errors",
+            F.when(
+                F.col("parsed.conversation_id").isNotNull() & (F.col("_dup_rank") > 1),
+                F.array_sort(F.array_union("parsed.errors", F.array(F.lit("duplicate_id")))),
+            ).otherwise(F.col("parsed.errors")),
+        )
+        .drop("_dup_rank")
+    )
+
+
+def read_raw(spark: SparkSession, path: str, input_format: str) -> DataFrame:
+    """Read input as one raw JSON text per record with its source file: JSONL, Parquet or Delta."""
+    fmt = _detect_format(path) if input_format == "auto" else input_format
+    if fmt == "jsonl":
+        df = spark.read.text(path).select(F.col("value").alias("raw"), F.col("_metadata.file_path").alias("source_file"))
+        return df.where(F.trim("raw") != "")
+    reader = spark.read.format("delta" if fmt == "delta" else "parquet")
+    df = reader.load(path)
+    return df.select(F.to_json(F.struct(*df.columns)).alias("raw"), F.lit(path).alias("source_file"))
+
+
+def _detect_format(path: str) -> str:
+    from pathlib import Path
+
+    p = Path(path)
+    if (p / "_delta_log").is_dir():
+        return "delta"
+    files = [p] if p.is_file() else [f for f in p.rglob("*") if f.is_file() and not f.name.startswith((".", "_"))]
+    if files and all(f.suffix == ".parquet" for f in files):
+        return "parquet"
+    return "jsonl"
+
+
+def with_record_id(df: DataFrame) -> DataFrame:
+    return df.withColumn("record_id", F.sha2("raw", 256))
+
+
+def clean_conversations(df: DataFrame, *, run_id: str, long_user_messages: int) -> DataFrame:
+    """Valid records as bronze `conversations` rows: scrubbed, pseudonymised, with message counts."""
+    messages = F.transform(
+        "parsed.messages",
+        lambda m: F.struct(
+            m["index"].alias("index"), m["role"].alias("role"), m["content"].alias("content"),
+            F.to_timestamp(m["created_at"]).alias("created_at"),
+        ),
+    )
+    n_user = F.size(F.filter("parsed.messages", lambda m: m["role"] == "user"))
+    n_assistant = F.size(F.filter("parsed.messages", lambda m: m["role"] == "assistant"))
+    return df.where(F.size("errors") == 0).select(
+        F.col("parsed.conversation_id").alias("conversation_id"),
+        F.col("parsed.user_id").alias("user_id"),
+        F.to_timestamp("parsed.created_at").alias("created_at"),
+        messages.alias("messages"),
+        n_user.alias("n_user_messages"),
+        n_assistant.alias("n_assistant_messages"),
+        (n_user >= long_user_messages).alias("is_long"),
+        "record_id",
+        F.lit(run_id).alias("run_id"),
+        F.current_timestamp().alias("ingested_at"),
+    )
+
+
+def quarantined_records(df: DataFrame, *, run_id: str) -> DataFrame:
+    """Records failing any check: the raw record kept for repair and replay, with every reason."""
+    return df.where(F.size("errors") > 0).select(
+        "record_id",
+        "raw",
+        "source_file",
+        F.col("errors").alias("_errors"),
+        F.lit(run_id).alias("run_id"),
+        F.current_timestamp().alias("quarantined_at"),
+    )
+
+
+def checked_records(raw: DataFrame, *, key: bytes, ingest_cfg: dict[str, Any]) -> DataFrame:
+    """Raw records with their parsed form and every failed check in `errors`."""
+    return (
+        raw.transform(with_record_id)
+        .transform(lambda df: parse_and_protect(
+            df, key=key, max_messages=ingest_cfg["max_messages"], max_chars=ingest_cfg["max_chars"]))
+        .transform(flag_duplicate_ids)
+    )
+
+
+def run_ingest(spark: SparkSession, *, input_path: str, tables: dict[str, str], cfg: dict[str, Any],
+               key: bytes, run_id: str) -> dict[str, int]:
+    """Ingest input_path into the bronze tables; return rows in, clean and quarantined."""
+    from jobs.session import merge_new_rows
+
+    checked = checked_records(read_raw(spark, input_path, cfg["ingest"]["input_format"]),
+                              key=key, ingest_cfg=cfg["ingest"]).persist()
+    try:
+        counts = {r["ok"]: r["n"] for r in checked.groupBy((F.size("errors") == 0).alias("ok")).agg(
+            F.count("*").alias("n")).collect()}
+        clean = clean_conversations(checked, run_id=run_id,
+                                    long_user_messages=cfg["ingest"]["long_user_messages"])
+        merge_new_rows(spark, clean, tables["conversations"], ["conversation_id"])
+        merge_new_rows(spark, quarantined_records(checked, run_id=run_id),
+                       tables["conversations_quarantine"], ["record_id"])
+    finally:
+        checked.unpersist()
+    stats = {"rows_in": counts.get(True, 0) + counts.get(False, 0), "rows_clean": counts.get(True, 0),
+             "rows_quarantined": counts.get(False, 0)}
+    logger.info("ingest: %s", stats)
+    return stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    from jobs.cli import main as cli_main
+
+    return cli_main(["ingest", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
