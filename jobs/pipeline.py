@@ -1,0 +1,174 @@
+"""The stages wired together: context, MLflow tracking and the order ingest -> classify -> aggregate -> report.
+
+One MLflow run per invocation, a nested run per stage. Params: the resolved config, model version,
+input path and the Delta version of every table written; metrics: rows in, out and quarantined per
+stage, seconds and throughput, and the headline figures; artifacts: report, plots, config and heads.
+No conversation text or raw user id is ever logged.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import mlflow
+import yaml
+from pyspark.sql import SparkSession
+
+from jobs import session
+from jobs.config import ConfigError, flatten
+
+logger = logging.getLogger(__name__)
+
+STAGES = ("ingest", "classify", "aggregate", "report")
+
+
+@dataclass
+class Context:
+    """What every stage needs: config, session, where things go, and the run id stamped on every row."""
+
+    cfg: dict[str, Any]
+    spark: SparkSession
+    output_dir: Path
+    run_id: str
+    input_path: str | None = None
+    results: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tables(self) -> dict[str, str]:
+        root = self._path(self.cfg["paths"]["tables"])
+        return {name: str(root / table) for name, table in self.cfg["tables"].items()}
+
+    def _path(self, configured: str) -> Path:
+        path = Path(configured).expanduser()
+        return path if path.is_absolute() else self.output_dir / path
+
+    @property
+    def report_dir(self) -> Path:
+        return self._path(self.cfg["paths"]["report"])
+
+    @property
+    def models_dir(self) -> Path:
+        return self._path(self.cfg["paths"]["models"])
+
+    @property
+    def state_dir(self) -> Path:
+        return self._path(self.cfg["paths"]["state"])
+
+
+def new_context(cfg: dict[str, Any], output_dir: str, *, input_path: str | None = None,
+                run_id: str | None = None) -> Context:
+    out = Path(output_dir).expanduser().resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    return Context(cfg=cfg, spark=session.get_spark(cfg["spark"]), output_dir=out,
+                   run_id=run_id or uuid.uuid4().hex[:12], input_path=input_path)
+
+
+def _ingest(ctx: Context) -> dict[str, float]:
+    from jobs import privacy
+    from jobs.ingest import run_ingest
+
+    if not ctx.input_path or ("://" not in ctx.input_path and not Path(ctx.input_path).exists()):
+        raise ConfigError(f"--input {ctx.input_path}: no such file or folder")
+    p = ctx.cfg["privacy"]
+    try:
+        key = privacy.resolve_pseudonym_key(env_var=p["key_env"], key_file=p["key_file"] or None,
+                                            state_dir=str(ctx.state_dir), allow_generate=p["generate_local_key"])
+    except ValueError as exc:  # a key that is there but unusable is a config problem, not a crash
+        raise ConfigError(str(exc)) from exc
+    mlflow.log_param("input_path", ctx.input_path)
+    return run_ingest(ctx.spark, input_path=ctx.input_path, tables=ctx.tables, cfg=ctx.cfg, key=key,
+                      run_id=ctx.run_id)
+
+
+def _heads(ctx: Context):
+    import udfs
+
+    if "heads" not in ctx.results:
+        ctx.results["heads"] = udfs.load_heads(ctx.cfg["model"], str(ctx.models_dir))
+    return ctx.results["heads"]
+
+
+def _classify(ctx: Context) -> dict[str, float]:
+    from jobs.classify import run_classify
+
+    heads = _heads(ctx)
+    mlflow.log_params({"model_name": ctx.cfg["model"]["name"], "model_version": heads.version,
+                       "encoder": ctx.cfg["model"]["encoder"]})
+    mlflow.log_metrics({f"heads.{k}": v for k, v in heads.metrics.items()})
+    mlflow.log_artifacts(str(ctx.models_dir / heads.version), "heads")
+    return run_classify(ctx.spark, tables=ctx.tables, cfg=ctx.cfg, heads=heads, run_id=ctx.run_id)
+
+
+def _aggregate(ctx: Context) -> dict[str, float]:
+    from jobs.aggregate import run_aggregate
+
+    return run_aggregate(ctx.spark, tables=ctx.tables, cfg=ctx.cfg, model_version=_heads(ctx).version,
+                         run_id=ctx.run_id)
+
+
+def _report(ctx: Context) -> dict[str, float]:
+    from jobs.report import read_gold, write_report
+
+    gold = read_gold(ctx.spark, ctx.tables)
+    meta = {"run id": ctx.run_id, "model version": _heads(ctx).version,
+            "release thresholds": f"{ctx.cfg['privacy']['min_users']} users, "
+                                  f"{ctx.cfg['privacy']['min_conversations']} conversations"}
+    paths = write_report(gold, ctx.report_dir, meta)
+    mlflow.log_artifacts(str(ctx.report_dir), "report")
+    ctx.results["report"] = paths["index"]
+    return headline_metrics(gold)
+
+
+def headline_metrics(gold: dict[str, Any]) -> dict[str, float]:
+    """The study's headline figures, where their rows were released."""
+    figures: dict[str, float] = {}
+    prev = gold["prevalence"]
+    for row in prev[prev["population"] == "all conversations"].itertuples():
+        figures[f"share.{row.measure}"] = float(row.share)
+    for name, column in (("pushback", "rate"), ("referral", "rate"), ("sentiment_shift", "mean_shift")):
+        for row in gold[name].itertuples():
+            figures[f"{name}.{row.segment}"] = float(getattr(row, column))
+    return figures
+
+
+STAGE_FUNCTIONS: dict[str, Callable[[Context], dict[str, float]]] = {
+    "ingest": _ingest, "classify": _classify, "aggregate": _aggregate, "report": _report}
+
+
+def run_stages(ctx: Context, stages: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """Run stages in order inside one MLflow run (nested run per stage); return each stage's metrics."""
+    session.start_mlflow(ctx.cfg["paths"]["mlflow_tracking_uri"], str(ctx.output_dir), ctx.cfg["mlflow"]["experiment"])
+    results: dict[str, dict[str, float]] = {}
+    with mlflow.start_run(run_name=f"{'+'.join(stages)} {ctx.run_id}") as parent, \
+            session.commit_metadata(ctx.spark, ctx.run_id):
+        mlflow.set_tags({"affective.run_id": ctx.run_id, "affective.stages": ",".join(stages)})
+        mlflow.log_params({f"config.{k}": str(v)[:500] for k, v in flatten(ctx.cfg).items()})
+        mlflow.log_text(yaml.safe_dump(ctx.cfg, sort_keys=False), "config/resolved.yaml")
+        for stage in stages:
+            with mlflow.start_run(run_name=stage, nested=True):
+                ctx.spark.sparkContext.setJobDescription(f"affective {stage} {ctx.run_id}")
+                started = time.perf_counter()
+                metrics = STAGE_FUNCTIONS[stage](ctx)
+                seconds = time.perf_counter() - started
+                metrics = {**metrics, "seconds": seconds}
+                rows = metrics.get("rows_in") or metrics.get("conversations_classified")
+                if rows:
+                    metrics["rows_per_second"] = rows / seconds
+                mlflow.log_metrics(metrics)
+            mlflow.log_metrics({f"{stage}.{k}": v for k, v in metrics.items()})
+            results[stage] = metrics
+            logger.info("%s done in %.1fs", stage, seconds)
+        mlflow.log_params(table_versions(ctx))
+        ctx.results["mlflow_run_id"] = parent.info.run_id
+    return results
+
+
+def table_versions(ctx: Context) -> dict[str, int]:
+    from delta.tables import DeltaTable
+
+    return {f"delta_version.{name}": session.table_version(ctx.spark, path)
+            for name, path in ctx.tables.items() if DeltaTable.isDeltaTable(ctx.spark, path)}

@@ -1,0 +1,121 @@
+"""Report: a self-contained HTML page with PNG plots, built from the released gold tables only.
+
+    python -m jobs.report --profile local --output out/
+
+Gold rows are aggregates that already passed the release rule, so they are small enough to bring to the
+driver; no silver or bronze table, and so no conversation text, is read here.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+REPORT_TABLES = ("prevalence", "pushback", "pushback_reasons", "referral", "sentiment_shift", "suppressed")
+SEGMENT_ORDER = ["all", "affective", "interpersonal_advice", "coaching", "counseling", "companionship",
+                 "romantic_roleplay"]
+
+
+def _ordered(df: pd.DataFrame, column: str) -> pd.DataFrame:
+    rank = {s: i for i, s in enumerate(SEGMENT_ORDER)}
+    return df.assign(_r=df[column].map(lambda s: rank.get(s, 99))).sort_values(["_r", column]).drop(columns="_r")
+
+
+def _bar_with_interval(df: pd.DataFrame, label: str, value: str, title: str, xlabel: str, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 0.45 * max(len(df), 2) + 1.2))
+    if len(df):
+        errors = [(df[value] - df["ci_low"]).clip(lower=0), (df["ci_high"] - df[value]).clip(lower=0)]
+        ax.barh(df[label], df[value], xerr=errors, color="#4C72B0", capsize=3)
+        ax.invert_yaxis()
+    else:
+        ax.text(0.5, 0.5, "no row passed the release thresholds", ha="center", va="center", transform=ax.transAxes)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def draw_plots(gold: dict[str, pd.DataFrame], out_dir: Path) -> dict[str, Path]:
+    """The three plots of the study: prevalence, pushback by segment, sentiment shift; PNG files."""
+    prevalence = gold["prevalence"]
+    shares = prevalence[prevalence["population"] == "all conversations"].sort_values("share", ascending=False)
+    return {
+        "prevalence": _bar_with_interval(shares, "measure", "share", "Share of all conversations (95 % Wilson)",
+                                         "share", out_dir / "prevalence.png"),
+        "pushback": _bar_with_interval(_ordered(gold["pushback"], "segment"), "segment", "rate",
+                                       "Pushback rate by segment (95 % Wilson)", "rate", out_dir / "pushback.png"),
+        "sentiment_shift": _bar_with_interval(
+            _ordered(gold["sentiment_shift"], "segment"), "segment", "mean_shift",
+            "Sentiment shift, last 3 minus first 3 user messages (95 % bootstrap)",
+            "mean shift on [-1, 1]", out_dir / "sentiment_shift.png"),
+    }
+
+
+def _table_html(df: pd.DataFrame) -> str:
+    shown = df.drop(columns=[c for c in ("model_version", "run_id", "computed_at") if c in df.columns])
+    if shown.empty:
+        return "<p><em>No row passed the release thresholds.</em></p>"
+    return shown.to_html(index=False, float_format=lambda v: f"{v:.4f}", border=0, classes="t")
+
+
+def render_html(gold: dict[str, pd.DataFrame], plots: dict[str, Path], meta: dict[str, Any]) -> str:
+    """The report page, with plots inlined as base64 PNG so the one file is the whole report."""
+    def img(name: str) -> str:
+        data = base64.b64encode(plots[name].read_bytes()).decode()
+        return f'<img alt="{name}" src="data:image/png;base64,{data}">'
+
+    facts = "".join(f"<li>{html.escape(k)}: {html.escape(str(v))}</li>" for k, v in meta.items())
+    sections = [
+        ("Prevalence", img("prevalence") + _table_html(gold["prevalence"])),
+        ("Pushback", img("pushback") + _table_html(gold["pushback"]) + "<h3>Reasons</h3>"
+         + _table_html(gold["pushback_reasons"])),
+        ("Referral to professionals", _table_html(gold["referral"])),
+        ("Sentiment shift", img("sentiment_shift") + _table_html(gold["sentiment_shift"])),
+        ("Suppressed rows", "<p>Rows under the release thresholds are counted here and never shown.</p>"
+         + _table_html(gold["suppressed"])),
+    ]
+    body = "".join(f"<h2>{html.escape(t)}</h2>{c}" for t, c in sections)
+    style = ("body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}"
+             "table.t{border-collapse:collapse;font-size:13px;margin:1em 0}"
+             "table.t td,table.t th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}"
+             "img{max-width:100%}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Affective use report</title>"
+            f"<style>{style}</style></head><body><h1>Affective use report</h1><ul>{facts}</ul>{body}</body></html>")
+
+
+def write_report(gold: dict[str, pd.DataFrame], report_dir: Path, meta: dict[str, Any]) -> dict[str, Path]:
+    """Write index.html and the PNG plots into report_dir; return their paths."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    plots = draw_plots(gold, report_dir)
+    index = report_dir / "index.html"
+    index.write_text(render_html(gold, plots, meta), encoding="utf-8")
+    return {"index": index, **plots}
+
+
+def read_gold(spark, tables: dict[str, str]) -> dict[str, pd.DataFrame]:
+    """The released gold tables as pandas (they are aggregates, a few rows each)."""
+    from jobs.session import read_table
+
+    return {name: read_table(spark, tables[name]).toPandas() for name in REPORT_TABLES}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from jobs.cli import main as cli_main
+
+    return cli_main(["report", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
