@@ -19,7 +19,7 @@ from typing import Any
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame, SparkSession
 
-
+from jobs.cli import stage_main
 
 # Poisson(1) cumulative probabilities: a uniform draw above k of them is a weight of k.
 POISSON1_CDF = [sum(math.exp(-1) / math.factorial(j) for j in range(k + 1)) for k in range(12)]
@@ -124,7 +124,7 @@ def sentiment_shift(labels: DataFrame, sentiment: DataFrame, *, spark: SparkSess
     weighted = rows.select("segment", "conversation_id", "shift").crossJoin(replicates).withColumn(
         "w", _poisson_weight(F.col("conversation_id"), F.col("replicate"), agg["bootstrap_seed"]))
     means = weighted.groupBy("segment", "replicate").agg(
-        (F.sum(F.col("w") * F.col("shift")) / F.sum("w")).alias("mean"))
+        F.try_divide(F.sum(F.col("w") * F.col("shift")), F.sum("w")).alias("mean"))
     interval = means.where(F.col("mean").isNotNull()).groupBy("segment").agg(
         F.percentile("mean", F.array(F.lit(alpha / 2), F.lit(1 - alpha / 2))).alias("ci"))
     return point.join(interval, "segment", "left").select(
@@ -179,10 +179,7 @@ def run_aggregate(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str,
     return stats
 
 
-def main(argv: list[str] | None = None) -> int:
-    from jobs.cli import main as cli_main
-
-    return cli_main(["aggregate", *(sys.argv[1:] if argv is None else argv)])
+main = stage_main("aggregate")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import pyspark.sql.functions as F
 from pyspark.sql import DataFrame, SparkSession
 
 import udfs
+from jobs.cli import stage_main
 
 logger = logging.getLogger(__name__)
 
@@ -106,10 +107,7 @@ def run_classify(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, 
     return stats
 
 
-def main(argv: list[str] | None = None) -> int:
-    from jobs.cli import main as cli_main
-
-    return cli_main(["classify", *(sys.argv[1:] if argv is None else argv)])
+main = stage_main("classify")
 
 
 if __name__ == "__main__":

@@ -82,3 +82,11 @@ def _print_locations(ctx, results: dict) -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def stage_main(command: str):
+    """The `main(argv)` of a stage module: `python -m jobs.<stage>` and `spark-submit jobs/<stage>.py`."""
+    def stage(argv: list[str] | None = None) -> int:
+        return main([command, *(sys.argv[1:] if argv is None else argv)])
+
+    return stage

@@ -21,6 +21,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import types as T
 
 from jobs import privacy
+from jobs.cli import stage_main
 
 logger = logging.getLogger(__name__)
 
@@ -287,10 +288,7 @@ def run_ingest(spark: SparkSession, *, input_path: str, tables: dict[str, str], 
     return stats
 
 
-def main(argv: list[str] | None = None) -> int:
-    from jobs.cli import main as cli_main
-
-    return cli_main(["ingest", *(sys.argv[1:] if argv is None else argv)])
+main = stage_main("ingest")
 
 
 if __name__ == "__main__":

@@ -118,7 +118,6 @@ def _report(ctx: Context) -> dict[str, float]:
             "release thresholds": f"{ctx.cfg['privacy']['min_users']} users, "
                                   f"{ctx.cfg['privacy']['min_conversations']} conversations"}
     paths = write_report(gold, ctx.report_dir, meta)
-    mlflow.log_artifacts(str(ctx.report_dir), "report")
     ctx.results["report"] = paths["index"]
     return headline_metrics(gold)
 
@@ -163,6 +162,8 @@ def run_stages(ctx: Context, stages: tuple[str, ...]) -> dict[str, dict[str, flo
             results[stage] = metrics
             logger.info("%s done in %.1fs", stage, seconds)
         mlflow.log_params(table_versions(ctx))
+        if "report" in ctx.results:  # on the invocation's own run, where a reader looks first
+            mlflow.log_artifacts(str(ctx.report_dir), "report")
         ctx.results["mlflow_run_id"] = parent.info.run_id
     return results
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from jobs.cli import stage_main
+
 REPORT_TABLES = ("prevalence", "pushback", "pushback_reasons", "referral", "sentiment_shift", "suppressed")
 SEGMENT_ORDER = ["all", "affective", "interpersonal_advice", "coaching", "counseling", "companionship",
                  "romantic_roleplay"]
@@ -111,10 +113,7 @@ def read_gold(spark, tables: dict[str, str]) -> dict[str, pd.DataFrame]:
     return {name: read_table(spark, tables[name]).toPandas() for name in REPORT_TABLES}
 
 
-def main(argv: list[str] | None = None) -> int:
-    from jobs.cli import main as cli_main
-
-    return cli_main(["report", *(sys.argv[1:] if argv is None else argv)])
+main = stage_main("report")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,157 @@
+"""End to end: synthetic conversations plus malformed records through `affective run`, twice."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from deltalake import DeltaTable as DeltaReader
+
+from jobs.cli import main as affective
+from jobs.synth import synth_conversations, write_synth
+
+pytestmark = pytest.mark.e2e
+
+N = 300
+MALFORMED = {
+    "bad_json": '{"conversation_id": "m1", "user_id": "x", "messages": [',
+    "missing_conversation_id": json.dumps({"user_id": "x", "messages": [{"role": "user", "content": "hi"}]}),
+    "missing_user_id": json.dumps({"conversation_id": "m3", "messages": [{"role": "user", "content": "hi"}]}),
+    "empty_messages": json.dumps({"conversation_id": "m4", "user_id": "x", "messages": []}),
+    "unknown_role": json.dumps({"conversation_id": "m5", "user_id": "x", "messages": [
+        {"role": "user", "content": "hi"}, {"role": "narrator", "content": "meanwhile"}]}),
+    "non_text_content": json.dumps({"conversation_id": "m6", "user_id": "x", "messages": [{"role": "user", "content": [1]}]}),
+    "bad_timestamp": json.dumps({"conversation_id": "m7", "user_id": "x", "created_at": "someday",
+                                 "messages": [{"role": "user", "content": "hi"}]}),
+}
+TABLES = ("conversations", "conversation_labels", "message_sentiment", "prevalence", "pushback",
+          "pushback_reasons", "referral", "sentiment_shift", "suppressed_rows")
+SILVER_GOLD = TABLES[1:]
+
+
+@pytest.fixture(scope="module")
+def run(spark, tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    write_synth(synth_conversations(spark, n=N, seed=11, partitions=2), str(root / "data"))
+    inputs = root / "data" / "conversations"
+    (inputs / "malformed.jsonl").write_text("\n".join(MALFORMED.values()) + "\n" + _duplicate_of_first(inputs))
+    args = ["run", "--profile", "local", "--input", str(inputs), "--output", str(root / "out"),
+            "--set", f"paths.state={root / 'state'}", "--set", "aggregate.bootstrap_replicates=100",
+            "--set", "privacy.min_users=20", "--set", "privacy.min_conversations=30"]
+    assert affective([*args, "--run-id", "first"]) == 0
+    counts_first = {t: spark.read.format("delta").load(str(root / "out" / "tables" / t)).count() for t in SILVER_GOLD}
+    assert affective([*args, "--run-id", "second"]) == 0
+    return root, counts_first
+
+
+def _duplicate_of_first(inputs: Path) -> str:
+    first = next(p for p in sorted(inputs.glob("part-*")) if p.stat().st_size).read_text().splitlines()[0]
+    record = json.loads(first)
+    record["user_id"] = "someone-else"  # same conversation id, different content
+    return json.dumps(record) + "\n"
+
+
+def _table(spark, root: Path, name: str):
+    return spark.read.format("delta").load(str(root / "out" / "tables" / name))
+
+
+def _labels(root: Path) -> list[dict]:
+    return [json.loads(line) for p in sorted((root / "data" / "labels").glob("part-*"))
+            for line in p.read_text().splitlines() if line.strip()]
+
+
+def test_counts_add_up_and_each_malformed_kind_is_quarantined(spark, run):
+    root, _ = run
+    quarantine = _table(spark, root, "conversations_quarantine").collect()
+    assert _table(spark, root, "conversations").count() + len(quarantine) == N + len(MALFORMED) + 1
+    reasons = sorted(r for row in quarantine for r in row["_errors"])
+    assert reasons == sorted([*MALFORMED, "duplicate_id"])
+    assert all(row["run_id"] == "first" for row in quarantine)
+
+
+def test_rerun_changes_no_silver_or_gold_row_count(spark, run):
+    root, counts_first = run
+    assert {t: _table(spark, root, t).count() for t in SILVER_GOLD} == counts_first
+    assert counts_first["conversation_labels"] == N
+
+
+def test_pseudonyms_are_stable_and_never_the_raw_id(spark, run):
+    root, _ = run
+    raw_users = {}
+    for p in sorted((root / "data" / "conversations").glob("part-*")):
+        for line in p.read_text().splitlines():
+            record = json.loads(line)
+            raw_users[str(record.get("conversation_id", record.get("id")))] = str(record["user_id"])
+    rows = _table(spark, root, "conversations").select("conversation_id", "user_id").collect()
+    pseudonym_of = {}
+    for row in rows:
+        raw = raw_users[row["conversation_id"]]
+        assert row["user_id"].startswith("u_") and raw not in row["user_id"]
+        assert pseudonym_of.setdefault(raw, row["user_id"]) == row["user_id"]
+    assert len(set(pseudonym_of.values())) == len(pseudonym_of)
+
+
+def test_no_planted_personal_data_in_silver_gold_or_report(spark, run):
+    root, _ = run
+    planted = {p for label in _labels(root) for p in label["pii"]}
+    assert len(planted) > 20
+    dumps = [json.dumps(r.asDict(recursive=True), default=str) for t in ("conversations", *SILVER_GOLD)
+             for r in _table(spark, root, t).drop("embedding").collect()]
+    text = "\n".join(dumps) + (root / "out" / "report" / "index.html").read_text()
+    leaked = sorted(p for p in planted if p in text)
+    assert leaked == []
+
+
+def test_gold_rows_meet_the_thresholds_and_some_are_suppressed(spark, run):
+    root, _ = run
+    for name in ("prevalence", "pushback", "pushback_reasons", "referral", "sentiment_shift"):
+        for row in _table(spark, root, name).collect():
+            assert row["users"] >= 20 and row["conversations"] >= 30, (name, row)
+    suppressed = {r["table_name"]: r["suppressed_rows"] for r in _table(spark, root, "suppressed_rows").collect()}
+    assert sum(suppressed.values()) > 0
+    assert _table(spark, root, "prevalence").where("measure = 'affective'").count() == 1
+
+
+def test_tables_are_delta_with_run_ids_in_history_and_readable_by_deltalake(spark, run):
+    root, _ = run
+    for name in TABLES:
+        path = str(root / "out" / "tables" / name)
+        assert DeltaReader(path).to_pyarrow_table().num_rows == _table(spark, root, name).count()
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{root / 'out' / 'tables' / 'conversation_labels'}`")
+    assert {r["userMetadata"] for r in history.collect()} >= {"first"}
+
+
+def test_mlflow_run_holds_metrics_params_and_the_report(run):
+    from mlflow.tracking import MlflowClient
+
+    root, _ = run
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'out' / 'mlflow.db'}")
+    parents = [r for r in client.search_runs(client.get_experiment_by_name("affective").experiment_id)
+               if r.data.tags.get("affective.run_id") == "first"]
+    assert len(parents) == 1
+    data = parents[0].data
+    assert data.metrics["ingest.rows_in"] == N + len(MALFORMED) + 1
+    assert data.metrics["ingest.rows_quarantined"] == len(MALFORMED) + 1
+    assert data.metrics["classify.conversations_classified"] == N
+    assert 0 < data.metrics["report.share.affective"] < 1
+    assert int(data.params["delta_version.conversations"]) >= 1
+    assert data.params["config.privacy.min_users"] == "20"
+    children = {r.data.tags["mlflow.runName"]: r for r in client.search_runs(
+        parents[0].info.experiment_id, f"tags.mlflow.parentRunId = '{parents[0].info.run_id}'")}
+    assert set(children) == {"ingest", "classify", "aggregate", "report"}
+    assert children["classify"].data.params["model_version"]
+    artifacts = [a.path for a in client.list_artifacts(parents[0].info.run_id, "report")]
+    assert "report/index.html" in artifacts
+
+
+def test_notebook_opens_the_gold_tables_and_draws_the_figures(run, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    root, _ = run
+    monkeypatch.setenv("AFFECTIVE_OUTPUT", str(root / "out"))
+    notebook = nbformat.read(Path(__file__).parents[1] / "notebooks" / "analysis.ipynb", as_version=4)
+    NotebookClient(notebook, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(Path(__file__).parents[1])}}).execute()
+    figures = notebook.cells[3].outputs[-1]["data"]["text/plain"]
+    assert "'prevalence': 0" not in figures and "'prevalence'" in figures
