@@ -47,8 +47,11 @@ def z_value(confidence: float) -> float:
     return NormalDist().inv_cdf(0.5 + confidence / 2)
 
 
-def prevalence(labels: DataFrame, *, z: float) -> DataFrame:
-    """Share of all classified conversations by use, and by category of all and of affective ones."""
+def prevalence(labels: DataFrame, *, z: float, rates: DataFrame | None = None) -> DataFrame:
+    """Share of all classified conversations by use, and by category of all and of affective ones.
+
+    With validated rates, shares of all conversations also get an error-corrected `adjusted_share`.
+    """
     total = labels.agg(F.count("*").alias("denominator"))
     affective_total = labels.where(F.col("use") == "affective").agg(F.count("*").alias("denominator"))
     by_use = labels.groupBy(F.col("use").alias("measure")).agg(
@@ -65,7 +68,31 @@ def prevalence(labels: DataFrame, *, z: float) -> DataFrame:
         "measure", "population", "conversations", "denominator",
         (F.col("conversations") / F.col("denominator")).alias("share"),
         low.alias("ci_low"), high.alias("ci_high"), "users",
+    ).transform(lambda prev: with_adjusted_share(prev, rates))
+
+
+def with_adjusted_share(prev: DataFrame, rates: DataFrame | None) -> DataFrame:
+    """Add `adjusted_share`: adjusted classify-and-count, (share - FPR) / (TPR - FPR) clipped to [0, 1].
+
+    `rates` holds the validated `measure`, `tpr` and `fpr` of the model version in use; shares of all
+    conversations without a validation (or with TPR <= FPR) get null.
+    """
+    if rates is None:
+        return prev.withColumn("adjusted_share", F.lit(None).cast("double"))
+    adjusted = F.when(
+        (F.col("population") == "all conversations") & (F.col("tpr") > F.col("fpr")),
+        F.least(F.lit(1.0), F.greatest(F.lit(0.0), (F.col("share") - F.col("fpr")) / (F.col("tpr") - F.col("fpr")))),
     )
+    return prev.join(F.broadcast(rates), "measure", "left").withColumn("adjusted_share", adjusted).drop("tpr", "fpr")
+
+
+def validated_rates(validation: DataFrame, model_version: str) -> DataFrame:
+    """The latest validation of this model version as (measure, tpr, fpr) for the prevalence measures."""
+    measure = F.regexp_replace(F.regexp_replace("task", "^use_", ""), "^category_", "")
+    latest = validation.where(F.col("model_version") == model_version).groupBy("task").agg(
+        F.max_by(F.struct("recall", "fpr"), "computed_at").alias("m"))
+    return latest.where(F.col("task").rlike("^(use|category)_")).select(
+        measure.alias("measure"), F.col("m.recall").alias("tpr"), F.col("m.fpr").alias("fpr"))
 
 
 def rate_by_segment(labels: DataFrame, flag: str, *, z: float) -> DataFrame:
@@ -143,12 +170,12 @@ def stamp(df: DataFrame, *, model_version: str, run_id: str) -> DataFrame:
                      F.current_timestamp().alias("computed_at"))
 
 
-def gold_tables(labels: DataFrame, sentiment: DataFrame, *, spark: SparkSession, cfg: dict[str, Any]
-                ) -> dict[str, DataFrame]:
+def gold_tables(labels: DataFrame, sentiment: DataFrame, *, spark: SparkSession, cfg: dict[str, Any],
+                rates: DataFrame | None = None) -> dict[str, DataFrame]:
     """Every gold table before the release rule, keyed by table config name."""
     z = z_value(cfg["aggregate"]["confidence"])
     return {
-        "prevalence": prevalence(labels, z=z),
+        "prevalence": prevalence(labels, z=z, rates=rates),
         "pushback": rate_by_segment(labels, "pushback", z=z),
         "pushback_reasons": pushback_reasons(labels),
         "referral": rate_by_segment(labels, "referral", z=z),
@@ -159,13 +186,17 @@ def gold_tables(labels: DataFrame, sentiment: DataFrame, *, spark: SparkSession,
 def run_aggregate(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, Any], model_version: str,
                   run_id: str) -> dict[str, int]:
     """Write the released gold tables and the suppressed-row counts; return rows released and suppressed."""
+    from delta.tables import DeltaTable
+
     from jobs.session import overwrite_table, read_table
 
     current = F.col("model_version") == model_version
     labels = read_table(spark, tables["conversation_labels"]).where(current)
     sentiment = read_table(spark, tables["message_sentiment"]).where(current)
+    rates = (validated_rates(read_table(spark, tables["validation_metrics"]), model_version)
+             if DeltaTable.isDeltaTable(spark, tables["validation_metrics"]) else None)
     stats, suppressed_rows = {}, []
-    for name, df in gold_tables(labels, sentiment, spark=spark, cfg=cfg).items():
+    for name, df in gold_tables(labels, sentiment, spark=spark, cfg=cfg, rates=rates).items():
         df = df.persist()
         released, suppressed = release(df, min_users=cfg["privacy"]["min_users"],
                                        min_conversations=cfg["privacy"]["min_conversations"])

@@ -5,6 +5,8 @@
 Reads bronze `conversations`, labels only conversations not yet labelled by the model version in use,
 and MERGEs into `conversation_labels` (one row per conversation and model version) and
 `message_sentiment` (one row per scored user message and model version). Every row names its model.
+A conversation that a configured model fails on, even alone in a batch, goes to `classify_quarantine`
+with the reasons instead of failing the job.
 """
 from __future__ import annotations
 
@@ -31,10 +33,11 @@ def unlabelled(conversations: DataFrame, labels: DataFrame | None, model_version
     return conversations.join(done, "conversation_id", "left_anti")
 
 
-def apply_classifier(conversations: DataFrame, heads: udfs.Heads, settings: udfs.ClassifierSettings) -> DataFrame:
+def apply_classifier(conversations: DataFrame, heads: udfs.Heads, settings: udfs.ClassifierSettings,
+                     scorers: dict | None = None) -> DataFrame:
     """Conversations -> one row of labels each (the model runs once per selected message)."""
     selected = conversations.select(*CLASSIFIER_INPUT)
-    fn, schema = udfs.conversation_classifier(heads, settings, selected.schema)
+    fn, schema = udfs.conversation_classifier(heads, settings, selected.schema, scorers)
     return selected.mapInPandas(fn, schema)
 
 
@@ -48,20 +51,27 @@ def stamp(df: DataFrame, *, model_name: str, model_version: str, run_id: str) ->
     )
 
 
+def classify_failures(classified: DataFrame) -> DataFrame:
+    """Conversations a model failed on (even alone in a batch), with the reasons, for `classify_quarantine`."""
+    return classified.where(F.size("errors") > 0).select(
+        "conversation_id", "user_id", F.col("errors").alias("_errors"), "model_name", "model_version", "run_id",
+        "classified_at")
+
+
 def conversation_labels(classified: DataFrame) -> DataFrame:
-    """Silver `conversation_labels`: one row per conversation and model version."""
-    return classified.select(
+    """Silver `conversation_labels`: one row per conversation and model version (failed ones left out)."""
+    return classified.where(F.size("errors") == 0).select(
         "conversation_id", "user_id", "created_at", "n_user_messages", "is_long",
         "use", "use_score", "categories", "category_scores",
         "pushback", "pushback_score", "pushback_reason", "referral", "referral_score",
-        "embedding", "model_name", "model_version", "run_id", "classified_at",
+        "embedding", "windows", "model_name", "model_version", "run_id", "classified_at",
     )
 
 
 def message_sentiment(classified: DataFrame) -> DataFrame:
     """Silver `message_sentiment`: one row per scored user message, score on the 5-point scale in [-1, 1]."""
     return (
-        classified.select("conversation_id", "user_id", "n_user_messages",
+        classified.where(F.size("errors") == 0).select("conversation_id", "user_id", "n_user_messages",
                           F.explode("user_sentiment").alias("s"),
                           "model_name", "model_version", "run_id", "classified_at")
         .select(
@@ -77,7 +87,7 @@ def message_sentiment(classified: DataFrame) -> DataFrame:
 
 
 def run_classify(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, Any], heads: udfs.Heads,
-                 run_id: str) -> dict[str, int]:
+                 run_id: str, scorers: dict | None = None) -> dict[str, int]:
     """Label new bronze conversations into the silver tables; return rows in and out."""
     from delta.tables import DeltaTable
 
@@ -88,13 +98,17 @@ def run_classify(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, 
     existing = read_table(spark, labels_path) if DeltaTable.isDeltaTable(spark, labels_path) else None
     todo = unlabelled(conversations, existing, heads.version)
     classified = (
-        apply_classifier(todo, heads, udfs.settings_from_config(cfg))
+        apply_classifier(todo, heads, udfs.settings_from_config(cfg), scorers)
         .transform(lambda df: stamp(df, model_name=cfg["model"]["name"], model_version=heads.version,
                                     run_id=run_id))
         .persist()
     )
     try:
         n_classified = classified.count()
+        failures = classify_failures(classified)
+        n_failed = failures.count()
+        if n_failed:
+            merge_new_rows(spark, failures, tables["classify_quarantine"], ["conversation_id", "model_version"])
         merge_new_rows(spark, conversation_labels(classified), labels_path, ["conversation_id", "model_version"])
         sentiment = message_sentiment(classified)
         merge_new_rows(spark, sentiment, tables["message_sentiment"],
@@ -102,7 +116,8 @@ def run_classify(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, 
         n_messages = sentiment.count()
     finally:
         classified.unpersist()
-    stats = {"conversations_classified": n_classified, "messages_scored": n_messages}
+    stats = {"conversations_classified": n_classified - n_failed, "conversations_quarantined": n_failed,
+             "messages_scored": n_messages}
     logger.info("classify: %s", stats)
     return stats
 

@@ -1,4 +1,4 @@
-"""The `affective` command: `affective run | synth | ingest | classify | aggregate | report`.
+"""The `affective` command: `affective run | synth | ingest | classify | aggregate | report | validate | train`.
 
     affective synth --n 3000 --out data/ --seed 42
     affective run --profile local --input data/conversations --output out/
@@ -22,6 +22,9 @@ STAGE_COMMANDS = {
     "classify": ("classify",),
     "aggregate": ("aggregate",),
     "report": ("report",),
+    # Validation feeds the error-corrected shares, so gold and report are refreshed after it.
+    "validate": ("validate", "aggregate", "report"),
+    "train": ("ingest", "train"),
 }
 
 
@@ -33,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=f"run {' -> '.join(stages)}")
         if "ingest" in stages:
             sub.add_argument("--input", required=True, help="JSONL file or folder, Parquet or Delta")
+        if "validate" in stages or "train" in stages:
+            sub.add_argument("--labels", required=True, help="human labels: JSONL file or folder")
         sub.add_argument("--output", required=True, help="folder for tables, report, models and mlflow.db")
         sub.add_argument("--profile", choices=("local", "cluster"), help="config profile over conf/default.yaml")
         sub.add_argument("--config", help="YAML file overriding the profile")
@@ -59,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     from jobs import pipeline, privacy
 
     try:
-        ctx = pipeline.new_context(cfg, args.output, input_path=getattr(args, "input", None), run_id=args.run_id)
+        ctx = pipeline.new_context(cfg, args.output, input_path=getattr(args, "input", None),
+                                   labels_path=getattr(args, "labels", None), run_id=args.run_id)
         results = pipeline.run_stages(ctx, STAGE_COMMANDS[args.command])
     except (privacy.MissingSecretError, ConfigError) as exc:
         print(f"config error: {exc}", file=sys.stderr)
@@ -77,6 +83,8 @@ def _print_locations(ctx, results: dict) -> None:
     print(f"tables:  {ctx.output_dir / ctx.cfg['paths']['tables']}")
     if "report" in ctx.results:
         print(f"report:  {ctx.results['report']}")
+    if "registered" in ctx.results:
+        print(f"model:   {ctx.results['registered']} (version {ctx.results['trained_version']})")
     print(f"mlflow:  {__import__('mlflow').get_tracking_uri()} (run {ctx.results.get('mlflow_run_id')})")
 
 

@@ -124,6 +124,8 @@ def _validate(cfg: dict[str, Any]) -> None:
         "aggregate.bootstrap_replicates": cfg["aggregate"]["bootstrap_replicates"] >= 50,
         "aggregate.confidence": 0.5 < cfg["aggregate"]["confidence"] < 1,
         "spark.arrow_batch_rows": cfg["spark"]["arrow_batch_rows"] >= 1,
+        **{f"model.backends.{task}.type": spec["type"] in ("embedded", "hf-classifier", "hf-zero-shot")
+           for task, spec in cfg["model"]["backends"].items()},
     }
     bad = [key for key, ok in checks.items() if not ok]
     if bad:

@@ -23,7 +23,6 @@ from jobs.config import ConfigError, flatten
 
 logger = logging.getLogger(__name__)
 
-STAGES = ("ingest", "classify", "aggregate", "report")
 
 
 @dataclass
@@ -35,6 +34,7 @@ class Context:
     output_dir: Path
     run_id: str
     input_path: str | None = None
+    labels_path: str | None = None
     results: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -55,32 +55,42 @@ class Context:
         return self._path(self.cfg["paths"]["models"])
 
     @property
+    def validation_dir(self) -> Path:
+        return self._path(self.cfg["paths"]["validation"])
+
+    @property
     def state_dir(self) -> Path:
         return self._path(self.cfg["paths"]["state"])
 
 
 def new_context(cfg: dict[str, Any], output_dir: str, *, input_path: str | None = None,
-                run_id: str | None = None) -> Context:
+                labels_path: str | None = None, run_id: str | None = None) -> Context:
     out = Path(output_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     return Context(cfg=cfg, spark=session.get_spark(cfg["spark"]), output_dir=out,
-                   run_id=run_id or uuid.uuid4().hex[:12], input_path=input_path)
+                   run_id=run_id or uuid.uuid4().hex[:12], input_path=input_path, labels_path=labels_path)
+
+
+def _existing(path: str | None, flag: str) -> str:
+    """The path, if it exists (remote URIs are left to Spark to check)."""
+    if not path or ("://" not in path and not Path(path).exists()):
+        raise ConfigError(f"{flag} {path}: no such file or folder")
+    return path
 
 
 def _ingest(ctx: Context) -> dict[str, float]:
     from jobs import privacy
     from jobs.ingest import run_ingest
 
-    if not ctx.input_path or ("://" not in ctx.input_path and not Path(ctx.input_path).exists()):
-        raise ConfigError(f"--input {ctx.input_path}: no such file or folder")
+    input_path = _existing(ctx.input_path, "--input")
     p = ctx.cfg["privacy"]
     try:
         key = privacy.resolve_pseudonym_key(env_var=p["key_env"], key_file=p["key_file"] or None,
                                             state_dir=str(ctx.state_dir), allow_generate=p["generate_local_key"])
     except ValueError as exc:  # a key that is there but unusable is a config problem, not a crash
         raise ConfigError(str(exc)) from exc
-    mlflow.log_param("input_path", ctx.input_path)
-    return run_ingest(ctx.spark, input_path=ctx.input_path, tables=ctx.tables, cfg=ctx.cfg, key=key,
+    mlflow.log_param("input_path", input_path)
+    return run_ingest(ctx.spark, input_path=input_path, tables=ctx.tables, cfg=ctx.cfg, key=key,
                       run_id=ctx.run_id)
 
 
@@ -93,6 +103,7 @@ def _heads(ctx: Context):
 
 
 def _classify(ctx: Context) -> dict[str, float]:
+    import udfs
     from jobs.classify import run_classify
 
     heads = _heads(ctx)
@@ -100,7 +111,8 @@ def _classify(ctx: Context) -> dict[str, float]:
                        "encoder": ctx.cfg["model"]["encoder"]})
     mlflow.log_metrics({f"heads.{k}": v for k, v in heads.metrics.items()})
     mlflow.log_artifacts(str(ctx.models_dir / heads.version), "heads")
-    return run_classify(ctx.spark, tables=ctx.tables, cfg=ctx.cfg, heads=heads, run_id=ctx.run_id)
+    return run_classify(ctx.spark, tables=ctx.tables, cfg=ctx.cfg, heads=heads, run_id=ctx.run_id,
+                        scorers=udfs.scorers_from_config(ctx.cfg["model"]))
 
 
 def _aggregate(ctx: Context) -> dict[str, float]:
@@ -134,8 +146,32 @@ def headline_metrics(gold: dict[str, Any]) -> dict[str, float]:
     return figures
 
 
+def _validate(ctx: Context) -> dict[str, float]:
+    from jobs.validate import run_validate
+
+    metrics = run_validate(ctx.spark, labels_path=_existing(ctx.labels_path, "--labels"), tables=ctx.tables, out_dir=ctx.validation_dir,
+                           model_version=_heads(ctx).version, run_id=ctx.run_id)
+    mlflow.log_artifacts(str(ctx.validation_dir), "validation")
+    return {f"{task}.{name}": float(value) for task, m in metrics.items() for name, value in m.items()}
+
+
+def _train(ctx: Context) -> dict[str, float]:
+    from jobs.train import run_train
+    from udfs.registry import log_heads_model
+
+    heads, stats = run_train(ctx.spark, labels_path=_existing(ctx.labels_path, "--labels"), tables=ctx.tables, cfg=ctx.cfg,
+                             base=_heads(ctx))
+    mlflow.log_params({"labels_path": ctx.labels_path, "trained_version": heads.version,
+                       "base_version": _heads(ctx).version, "include_seed": ctx.cfg["train"]["include_seed"]})
+    ctx.results["registered"] = log_heads_model(heads, ctx.models_dir / heads.version,
+                                                registered_name=ctx.cfg["model"]["name"], alias=ctx.cfg["model"]["alias"])
+    ctx.results["trained_version"] = heads.version
+    return stats
+
+
 STAGE_FUNCTIONS: dict[str, Callable[[Context], dict[str, float]]] = {
-    "ingest": _ingest, "classify": _classify, "aggregate": _aggregate, "report": _report}
+    "ingest": _ingest, "classify": _classify, "aggregate": _aggregate, "report": _report, "validate": _validate,
+    "train": _train}
 
 
 def run_stages(ctx: Context, stages: tuple[str, ...]) -> dict[str, dict[str, float]]:

@@ -100,6 +100,12 @@ kwame kofi kwabena akua abena chinedu ngozi chiamaka emeka adaeze oluwaseun olum
 babatunde folake funmilayo yetunde thandiwe sipho thabo lerato zanele nomvula tendai tatenda chipo
 wanjiru njeri kamau otieno achieng abebe tesfaye kemi ayodele adebayo kagiso
 moshe yosef yael shira eitan
+amara hana jamal marisol ewelina ewa aiyana imani keisha tanisha deshawn darnell tyrone latoya
+shanice jamila malik rashid nasser farid samira amina halima nia zuri ayanda themba busisiwe
+dumisani kiran anand sandeep harish lakshmi padma usha gita vijay prakash naveen kunal tanvi
+quynh huong linh thanh trang nguyet minh tuan
+siobhan niamh aoife ciaran eoin sinead cormac declan fionn saoirse mairead padraig
+agata zofia kasia marzena bartosz grzegorz dorota joanna beata halina ewelina
 """.split())
 
 # Also common English words, places, brands, assistants or languages: names only after a cue. Month

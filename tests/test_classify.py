@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from test_backends import model_dirs  # noqa: F401  (the tiny models, a session fixture)
 
 import udfs
 from jobs.classify import apply_classifier, conversation_labels, message_sentiment, stamp, unlabelled
@@ -31,13 +32,18 @@ CONVERSATIONS = [
                                "the Suicide and Crisis Lifeline, or your local emergency number.")]),
     _conversation("short_roleplay", ROLEPLAY),
     _conversation("long", [(f"message {i}: today was {'awful' if i < 4 else 'wonderful'}", "I see.") for i in range(8)]),
+    _conversation("drift", [("I keep procrastinating and doubting myself. Help me build the confidence and daily "
+                             "habits to finally switch careers, and hold me accountable to my goals this month.",
+                             "Let's set three goals.")] * 10
+                  + [("I just feel so lonely tonight, can you keep me company and chat with me for a while?",
+                      "Of course, I'm here. How was your day?")] * 10),
 ]
 
 
 @pytest.fixture(scope="module")
 def labelled(spark, heads):
     conversations = spark.createDataFrame(CONVERSATIONS, SCHEMA)
-    settings = udfs.ClassifierSettings(batch_size=4, sentiment_scope="shift")
+    settings = udfs.ClassifierSettings(batch_size=4, sentiment_scope="shift", window_min_user_messages=20)
     classified = apply_classifier(conversations, heads, settings).transform(
         lambda df: stamp(df, model_name="m", model_version=heads.version, run_id="r1")).cache()
     yield {r["conversation_id"]: r for r in conversation_labels(classified).collect()}, message_sentiment(classified)
@@ -51,7 +57,7 @@ def test_edge_turns_pick_first_and_last_three():
 
 def test_every_row_is_stamped_and_carries_an_embedding(labelled, heads):
     labels, _ = labelled
-    assert set(labels) == {"task", "sad", "refusal", "short_roleplay", "long"}
+    assert set(labels) == {"task", "sad", "refusal", "short_roleplay", "long", "drift"}
     for row in labels.values():
         assert (row["model_name"], row["model_version"], row["run_id"]) == ("m", heads.version, "r1")
         assert len(row["embedding"]) == 384
@@ -89,3 +95,45 @@ def test_unlabelled_skips_conversations_done_by_this_model_version(spark):
     labels = spark.createDataFrame([("a", "v1"), ("b", "v0")], "conversation_id string, model_version string")
     assert sorted(r[0] for r in unlabelled(conversations, labels, "v1").collect()) == ["b", "c"]
     assert unlabelled(conversations, None, "v1").count() == 3
+
+
+def test_long_conversations_are_labelled_per_window_so_drift_shows(labelled):
+    labels, _ = labelled
+    windows = labels["drift"]["windows"]
+    assert [(w["window"], w["first_user_turn"], w["last_user_turn"]) for w in windows] == [(0, 0, 9), (1, 10, 19)]
+    assert "coaching" in windows[0]["categories"] and "companionship" in windows[1]["categories"]
+    assert labels["long"]["windows"] == []
+
+
+def test_a_configured_model_replaces_the_head_and_its_failures_are_quarantined(spark, heads, model_dirs, monkeypatch):
+    import pandas as pd
+    import torch
+    from test_backends import POISON, SENTIMENT_MAP, _record_batches
+
+    from jobs.classify import classify_failures
+    from udfs.backends import HFClassifierScorer
+    from udfs.classifier import classify_batch
+
+    scorer = HFClassifierScorer(model_dirs["sentiment"], SENTIMENT_MAP, batch_size=4)
+    expected = scorer.classes[int(scorer.score(["hello world i feel sad"]).proba[0].argmax())]
+    # Through Spark: the scorer travels to the executors and loads its model there.
+    conversations = spark.createDataFrame([_conversation("ok", [("hello world i feel sad", "thanks")])], SCHEMA)
+    classified = apply_classifier(conversations, heads, udfs.ClassifierSettings(), {"sentiment": scorer}).first()
+    assert [m["sentiment_class"] for m in classified["user_sentiment"]] == [expected]
+    assert classified["errors"] == []
+    # A row the model fails on even alone carries the reason (never its text) and is kept out of the labels.
+    poison_id = scorer.tokenizer.convert_tokens_to_ids(POISON)
+    _record_batches(monkeypatch, scorer.model, lambda ids: torch.cuda.OutOfMemoryError("CUDA out of memory")
+                    if (ids == poison_id).any() else None)
+    pdf = pd.DataFrame({"messages": [
+        [{"index": 0, "role": "user", "content": "hello world i feel sad"}, {"index": 1, "role": "assistant", "content": "ok"}],
+        [{"index": 0, "role": "user", "content": f"{POISON} my secret day"}, {"index": 1, "role": "assistant", "content": "ok"}],
+    ]})
+    out = classify_batch(pdf, heads, udfs.ClassifierSettings(), "cpu", {"sentiment": scorer})
+    assert out["errors"][0] == [] and out["user_sentiment"][0][0]["sentiment_class"] == expected
+    assert out["errors"][1] == ["sentiment: OutOfMemoryError: CUDA out of memory"]
+    failed = spark.createDataFrame(
+        [("a", "u", [], "m", "v", "r", None), ("b", "u", ["sentiment: OutOfMemoryError"], "m", "v", "r", None)],
+        "conversation_id string, user_id string, errors array<string>, model_name string, model_version string, "
+        "run_id string, classified_at timestamp")
+    assert [r["conversation_id"] for r in classify_failures(failed).collect()] == ["b"]

@@ -41,6 +41,11 @@ def run(spark, tmp_path_factory):
     assert affective([*args, "--run-id", "first"]) == 0
     counts_first = {t: spark.read.format("delta").load(str(root / "out" / "tables" / t)).count() for t in SILVER_GOLD}
     assert affective([*args, "--run-id", "second"]) == 0
+    validate_args = ["validate", "--profile", "local", "--labels", str(root / "data" / "labels"),
+                     "--output", str(root / "out"), "--set", f"paths.state={root / 'state'}",
+                     "--set", "aggregate.bootstrap_replicates=100", "--set", "privacy.min_users=20",
+                     "--set", "privacy.min_conversations=30", "--run-id", "validation"]
+    assert affective(validate_args) == 0
     return root, counts_first
 
 
@@ -69,7 +74,7 @@ def test_counts_add_up_and_each_malformed_kind_is_quarantined(spark, run):
     assert all(row["run_id"] == "first" for row in quarantine)
 
 
-def test_rerun_changes_no_silver_or_gold_row_count(spark, run):
+def test_rerun_and_validation_change_no_silver_or_gold_row_count(spark, run):
     root, counts_first = run
     assert {t: _table(spark, root, t).count() for t in SILVER_GOLD} == counts_first
     assert counts_first["conversation_labels"] == N
@@ -155,3 +160,53 @@ def test_notebook_opens_the_gold_tables_and_draws_the_figures(run, monkeypatch):
                    resources={"metadata": {"path": str(Path(__file__).parents[1])}}).execute()
     figures = notebook.cells[3].outputs[-1]["data"]["text/plain"]
     assert "'prevalence': 0" not in figures and "'prevalence'" in figures
+
+
+def test_validation_scores_every_task_and_corrects_the_affective_share(spark, run):
+    root, _ = run
+    metrics = json.loads((root / "out" / "validation" / "metrics.json").read_text())
+    expected = {"use_affective", "use_content_creation", "pushback", "referral", "sentiment_3way",
+                *(f"category_{c}" for c in ("interpersonal_advice", "coaching", "counseling", "companionship",
+                                            "romantic_roleplay")),
+                *(f"pushback_reason_{r}" for r in ("safety", "policy", "professional", "capability", "disagreement"))}
+    assert set(metrics) == expected
+    assert metrics["use_affective"]["support"] == sum(label["use"] == "affective" for label in _labels(root))
+    assert 0.5 < metrics["use_affective"]["f1"] <= 1.0
+    assert _table(spark, root, "validation_metrics").where("run_id = 'validation'").count() == len(expected)
+    affective_row = _table(spark, root, "prevalence").where("measure = 'affective'").first()
+    assert affective_row["run_id"] == "validation" and 0 <= affective_row["adjusted_share"] <= 1
+
+
+@pytest.fixture(scope="module")
+def trained(spark, run):
+    """`affective train` on the labels, then a run that classifies with the registered champion."""
+    root, _ = run
+    common = ["--profile", "local", "--output", str(root / "out"), "--set", f"paths.state={root / 'state'}",
+              "--set", "aggregate.bootstrap_replicates=100"]
+    inputs, labels = str(root / "data" / "conversations"), str(root / "data" / "labels")
+    assert affective(["train", "--input", inputs, "--labels", labels, *common, "--run-id", "train"]) == 0
+    champion = ["--set", "model.heads_uri=models:/affective-embedded@champion"]
+    assert affective(["run", "--input", inputs, *common, *champion, "--run-id", "champion"]) == 0
+    assert affective(["validate", "--labels", labels, *common, *champion, "--run-id", "champion-validation"]) == 0
+    return root
+
+
+def test_a_registered_model_is_used_by_alias_and_named_on_every_row(spark, trained):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{trained / 'out' / 'mlflow.db'}")
+    version = client.get_model_version_by_alias("affective-embedded", "champion")
+    heads_version = version.tags["heads_version"]
+    labels = _table(spark, trained, "conversation_labels")
+    by_version = {r["model_version"]: r["count"] for r in labels.groupBy("model_version").count().collect()}
+    assert by_version[heads_version] == N and len(by_version) == 2
+    champion_rows = labels.where(f"model_version = '{heads_version}'")
+    assert {r["run_id"] for r in champion_rows.select("run_id").distinct().collect()} == {"champion"}
+    sentiment_versions = {r[0] for r in _table(spark, trained, "message_sentiment").select("model_version").distinct().collect()}
+    assert sentiment_versions == set(by_version)
+    validated = _table(spark, trained, "validation_metrics").where(f"model_version = '{heads_version}'")
+    assert validated.where("task = 'use_affective'").first()["f1"] > 0.5
+    experiment = client.get_run(version.run_id).info.experiment_id
+    (train_run,) = client.search_runs([experiment], "tags.`affective.run_id` = 'train'")
+    assert train_run.data.metrics["train.labelled_conversations"] == N
+    assert 0.5 < train_run.data.metrics["train.cv_macro_f1.use"] <= 1.0

@@ -10,15 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from udfs.classifier import ClassifierSettings, conversation_classifier, settings_from_config
-from udfs.heads import Heads, seed_version, train_heads, SEED_DIR
+from udfs.heads import SEED_DIR, Heads, fit_heads, seed_training_set, seed_version
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ClassifierSettings", "Heads", "conversation_classifier", "load_heads", "settings_from_config"]
+__all__ = ["ClassifierSettings", "Heads", "conversation_classifier", "load_heads", "settings_from_config",
+           "scorers_from_config", "train_on_labels"]
 
 
 def load_heads(model_cfg: dict[str, Any], cache_dir: str) -> Heads:
-    """The default heads for this config, trained on the seed set once and cached by version.
+    """The heads for this config: `model.heads_uri` if set, else the seed-set heads (trained once, cached).
 
     Args:
         model_cfg: the `model` section of the config.
@@ -29,15 +30,63 @@ def load_heads(model_cfg: dict[str, Any], cache_dir: str) -> Heads:
     """
     from udfs import encoder
 
+    if model_cfg["heads_uri"]:
+        from udfs.registry import load_registered_heads
+
+        return load_registered_heads(model_cfg["heads_uri"])
     version = seed_version(SEED_DIR, model_cfg["encoder"], model_cfg["seed"], model_cfg["heads_regularization"])
     directory = Path(cache_dir) / version
     if (directory / "heads.json").is_file():
         return Heads.load(directory)
     device = encoder.resolve_device(model_cfg["device"])
-    heads = train_heads(
-        lambda texts: encoder.encode(texts, device=device, batch_size=model_cfg["batch_size"],
-                                     max_length=model_cfg["max_length"]),
-        version=version, seed=model_cfg["seed"], c=model_cfg["heads_regularization"],
-    )
+    heads = fit_heads(seed_set(model_cfg), version=version, seed=model_cfg["seed"],
+                      c=model_cfg["heads_regularization"])
     heads.save(directory)
     return heads
+
+
+def seed_set(model_cfg: dict[str, Any]):
+    """The seed set embedded with the configured encoder settings (on the driver: it is small)."""
+    from udfs import encoder
+
+    device = encoder.resolve_device(model_cfg["device"])
+    return seed_training_set(lambda texts: encoder.encode(
+        texts, device=device, batch_size=model_cfg["batch_size"], max_length=model_cfg["max_length"]))
+
+
+def train_on_labels(rows: list[dict], model_cfg: dict[str, Any], *, base: Heads, include_seed: bool) -> Heads:
+    """Heads fitted on embedded, labelled conversations (see udfs.training), plus the seed set if asked.
+
+    Args:
+        rows: embedded conversations joined with their human labels.
+        model_cfg: the `model` section of the config.
+        base: the heads in use, which pick the pushing-back message of a labelled conversation.
+        include_seed: add the hand-written seed set to the training data.
+
+    Returns:
+        The heads, versioned by a hash of their training data.
+    """
+    from udfs.training import labelled_training_set, training_version
+
+    data = labelled_training_set(rows, base)
+    if include_seed:
+        data = seed_set(model_cfg) + data
+    version = training_version(data, base.version)
+    heads = fit_heads(data, version=version, seed=model_cfg["seed"], c=model_cfg["heads_regularization"])
+    return Heads(version, heads.heads, {**heads.metrics, **{f"balance.{k}": v for k, v in data.balance().items()}})
+
+
+BACKEND_TASKS = ("use", "pushback", "pushback_reason", "referral", "sentiment")
+
+
+def scorers_from_config(model_cfg: dict[str, Any]) -> dict:
+    """Per task, the model that replaces its head (`model.backends.<task>` not `embedded`)."""
+    from udfs.backends import scorer_from_config
+
+    scorers = {}
+    for task in BACKEND_TASKS:
+        scorer = scorer_from_config(model_cfg["backends"][task], device=model_cfg["device"],
+                                    batch_size=model_cfg["batch_size"], max_length=model_cfg["max_length"])
+        if scorer is not None:
+            scorers[task] = scorer
+    return scorers

@@ -110,39 +110,83 @@ def pool(vectors: np.ndarray) -> np.ndarray:
     return mean / max(float(np.linalg.norm(mean)), 1e-9)
 
 
-def train_heads(encode_fn: Callable[[list[str]], np.ndarray], *, version: str, seed: int, c: float,
-                seed_dir: Path = SEED_DIR) -> Heads:
-    """Fit every head on the seed set.
+@dataclass(frozen=True)
+class TrainingSet:
+    """Embeddings with their labels, per level the heads read."""
+
+    conv_x: np.ndarray          # pooled user-side embeddings
+    conv_use: list[str]
+    conv_categories: list[list[str]]
+    asst_x: np.ndarray          # assistant-message embeddings
+    asst_pushback: list[bool]
+    asst_reason: list[str | None]
+    asst_referral: list[bool]
+    user_x: np.ndarray          # user-message embeddings
+    user_sentiment: list[int]
+
+    def __add__(self, other: "TrainingSet") -> "TrainingSet":
+        return TrainingSet(*(np.concatenate([a, b]) if isinstance(a, np.ndarray) else [*a, *b]
+                             for a, b in zip(self.__dict__.values(), other.__dict__.values())))
+
+    def balance(self) -> dict[str, int]:
+        """Class counts per head, for logging the training data."""
+        counts: dict[str, int] = {}
+        for name, values in (("use", self.conv_use), ("pushback", self.asst_pushback),
+                             ("pushback_reason", [r for r in self.asst_reason if r]),
+                             ("referral", self.asst_referral), ("sentiment", self.user_sentiment)):
+            for value in values:
+                counts[f"{name}.{value}"] = counts.get(f"{name}.{value}", 0) + 1
+        for cats in self.conv_categories:
+            for cat in cats:
+                counts[f"category.{cat}"] = counts.get(f"category.{cat}", 0) + 1
+        return counts
+
+
+def seed_training_set(encode_fn: Callable[[list[str]], np.ndarray], seed_dir: Path = SEED_DIR) -> TrainingSet:
+    """The hand-written seed set, embedded with encode_fn."""
+    data = read_seed(seed_dir)
+    convs, assistant, user = data["conversations"], data["assistant_messages"], data["user_messages"]
+    return TrainingSet(
+        conv_x=np.stack([pool(encode_fn(c["user_messages"])) for c in convs]),
+        conv_use=[c["use"] for c in convs],
+        conv_categories=[list(c["categories"]) for c in convs],
+        asst_x=encode_fn([a["text"] for a in assistant]),
+        asst_pushback=[bool(a["pushback"]) for a in assistant],
+        asst_reason=[a["pushback_reason"] for a in assistant],
+        asst_referral=[bool(a["referral"]) for a in assistant],
+        user_x=encode_fn([u["text"] for u in user]),
+        user_sentiment=[int(u["sentiment"]) for u in user],
+    )
+
+
+def fit_heads(data: TrainingSet, *, version: str, seed: int, c: float) -> Heads:
+    """Fit every head on a training set.
 
     Args:
-        encode_fn: texts -> (n, dim) normalised embeddings (the same encoder the UDF uses).
-        version: the model version to stamp (see `seed_version`).
+        data: embeddings and labels (see `seed_training_set`).
+        version: the model version to stamp.
         seed: random seed for the fits and the cross-validation folds.
         c: inverse regularisation strength of the logistic heads.
 
     Returns:
         The fitted heads, with 5-fold cross-validated macro-F1 per head in `metrics`.
     """
-    data = read_seed(seed_dir)
-    convs, assistant, user = data["conversations"], data["assistant_messages"], data["user_messages"]
-    conv_x = np.stack([pool(encode_fn(c_["user_messages"])) for c_ in convs])
-    asst_x = encode_fn([a["text"] for a in assistant])
-    user_x = encode_fn([u["text"] for u in user])
-    affective = np.array([c_["use"] == "affective" for c_ in convs])
-    pushed = np.array([a["pushback"] for a in assistant])
+    affective = np.array([u == "affective" for u in data.conv_use])
+    pushed = np.array(data.asst_pushback)
     specs = {
-        "use": (conv_x, [c_["use"] for c_ in convs]),
-        **{f"category.{cat}": (conv_x[affective], [cat in c_["categories"] for c_, a in zip(convs, affective) if a])
+        "use": (data.conv_x, data.conv_use),
+        **{f"category.{cat}": (data.conv_x[affective],
+                               [cat in cats for cats, a in zip(data.conv_categories, affective) if a])
            for cat in CATEGORIES},
-        "pushback": (asst_x, [bool(a["pushback"]) for a in assistant]),
-        "pushback_reason": (asst_x[pushed], [a["pushback_reason"] for a in assistant if a["pushback"]]),
-        "referral": (asst_x, [bool(a["referral"]) for a in assistant]),
-        "sentiment": (user_x, [int(u["sentiment"]) for u in user]),
+        "pushback": (data.asst_x, data.asst_pushback),
+        "pushback_reason": (data.asst_x[pushed], [r for r, p in zip(data.asst_reason, pushed) if p]),
+        "referral": (data.asst_x, data.asst_referral),
+        "sentiment": (data.user_x, data.user_sentiment),
     }
     heads, metrics = {}, {}
     for name, (x, y) in specs.items():
         heads[name], metrics[f"cv_macro_f1.{name}"] = _fit(x, y, seed=seed, c=c)
-    metrics.update({"seed_conversations": len(convs), "seed_assistant_messages": len(assistant),
-                    "seed_user_messages": len(user)})
+    metrics.update({"train_conversations": len(data.conv_use), "train_assistant_messages": len(data.asst_pushback),
+                    "train_user_messages": len(data.user_sentiment)})
     logger.info("trained heads %s: %s", version, metrics)
     return Heads(version, heads, metrics)

@@ -1,0 +1,50 @@
+"""Train: fit the heads on human-labelled conversations, log them to MLflow and register them.
+
+    affective train --profile local --input data/synth/conversations --labels data/synth/labels --output out/
+
+Ingests the input first (so training sees the same scrubbed text as classification), embeds the
+labelled conversations on the executors, fits the heads on the driver from vectors and labels only,
+logs data size, class balance and cross-validated metrics, and registers the model under
+`model.name` with the alias `model.alias`. Classify with it by
+`--set model.heads_uri=models:/affective-embedded@champion`.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+
+import udfs
+from jobs.cli import stage_main
+from jobs.validate import read_labels
+from udfs.training import EMBEDDED_TYPE, training_embedder
+
+
+def embedded_labelled(conversations: DataFrame, labels: DataFrame, settings: udfs.ClassifierSettings) -> DataFrame:
+    """Labelled conversations as embeddings joined with their labels (no text leaves the executors)."""
+    labelled = conversations.join(labels.select("conversation_id"), "conversation_id", "left_semi")
+    embedded = labelled.select("conversation_id", "messages").mapInPandas(training_embedder(settings), EMBEDDED_TYPE)
+    return embedded.join(labels, "conversation_id")
+
+
+def run_train(spark: SparkSession, *, labels_path: str, tables: dict[str, str], cfg: dict[str, Any],
+              base: udfs.Heads) -> tuple[udfs.Heads, dict[str, float]]:
+    """Fit heads on the bronze conversations that have labels; return them and the training stats."""
+    from jobs.session import read_table
+
+    labels = read_labels(spark, labels_path)
+    rows = embedded_labelled(read_table(spark, tables["conversations"]), labels,
+                             udfs.settings_from_config(cfg)).collect()
+    if not rows:
+        raise ValueError(f"{labels_path}: no labelled conversation matches an ingested conversation id")
+    heads = udfs.train_on_labels([r.asDict(recursive=True) for r in rows], cfg["model"], base=base,
+                                 include_seed=cfg["train"]["include_seed"])
+    return heads, {"labelled_conversations": len(rows), **heads.metrics}
+
+
+main = stage_main("train")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

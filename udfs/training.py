@@ -1,0 +1,118 @@
+"""Training the heads on labelled conversations, and the MLflow model that carries them.
+
+Embeddings are computed where the data is (a `mapInPandas` function on the executors) and only vectors
+and labels come to the driver. Conversation-level pushback and referral labels do not say which
+assistant message pushed back, so the positive instance is the message the current heads score highest
+(multiple-instance learning); the other assistant messages of such a conversation are left out.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable, Iterator
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import types as T
+
+from udfs import encoder
+from udfs.classifier import ClassifierSettings, edge_turns
+from udfs.heads import Heads, TrainingSet, pool
+
+logger = logging.getLogger(__name__)
+
+VECTOR = T.ArrayType(T.FloatType())
+EMBEDDED_TYPE = T.StructType([
+    T.StructField("conversation_id", T.StringType()),
+    T.StructField("pooled", VECTOR),
+    T.StructField("assistant", T.ArrayType(T.StructType([
+        T.StructField("message_index", T.IntegerType()), T.StructField("embedding", VECTOR)]))),
+    T.StructField("user", T.ArrayType(T.StructType([
+        T.StructField("message_index", T.IntegerType()), T.StructField("embedding", VECTOR)]))),
+])
+
+
+def training_embedder(settings: ClassifierSettings) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    """A `mapInPandas` function: conversations (conversation_id, messages) -> EMBEDDED_TYPE rows."""
+
+    def embed(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        device = encoder.resolve_device(settings.device)
+        for pdf in batches:
+            texts, owners = [], []
+            for row, messages in enumerate(pdf["messages"]):
+                for m in messages:
+                    if m["role"] in ("user", "assistant"):
+                        texts.append(m["content"])
+                        owners.append((row, m["role"], int(m["index"])))
+            vectors = encoder.encode(texts, device=device, batch_size=settings.batch_size,
+                                     max_length=settings.max_length, threads=1 if device == "cpu" else None)
+            by_row: dict[int, dict[str, list]] = {}
+            for (row, role, index), vector in zip(owners, vectors):
+                by_row.setdefault(row, {"user": [], "assistant": []})[role].append(
+                    {"message_index": index, "embedding": vector.tolist()})
+            out = []
+            for row, cid in enumerate(pdf["conversation_id"]):
+                messages = by_row.get(row, {"user": [], "assistant": []})
+                users = messages["user"]
+                turns = edge_turns(len(users), settings.category_user_messages // 2)
+                pooled = pool(np.array([users[t]["embedding"] for t in turns])) if users else np.zeros(encoder.EMBEDDING_DIM)
+                out.append({"conversation_id": cid, "pooled": pooled.astype(np.float32).tolist(), **messages})
+            yield pd.DataFrame(out, columns=[f.name for f in EMBEDDED_TYPE.fields])
+
+    return embed
+
+
+def labelled_training_set(rows: list[dict], base: Heads) -> TrainingSet:
+    """A TrainingSet from embedded conversations joined with their human labels.
+
+    Args:
+        rows: dicts with `pooled`, `assistant`, `user` (EMBEDDED_TYPE) and the label fields `use`,
+            `categories`, `pushback`, `pushback_reason`, `referral`, `message_sentiment`.
+        base: heads whose pushback and referral scores pick the positive assistant message.
+
+    Returns:
+        The training set (conversations without assistant messages add no pushback examples).
+    """
+    conv_x, uses, cats = [], [], []
+    asst_x, pushed, reasons, referred = [], [], [], []
+    user_x, sentiment = [], []
+    for r in rows:
+        conv_x.append(np.asarray(r["pooled"], dtype=np.float32))
+        uses.append(r["use"])
+        cats.append(list(r["categories"] or []))
+        scores = {m["index"]: m["score"] for m in r["message_sentiment"] or []}
+        for m in r["user"]:
+            if m["message_index"] in scores:
+                user_x.append(m["embedding"])
+                sentiment.append(int(scores[m["message_index"]]))
+        vectors = np.asarray([m["embedding"] for m in r["assistant"]], dtype=np.float32)
+        if not len(vectors):
+            continue
+        push_top = int(base["pushback"].proba(vectors)[:, 1].argmax()) if r["pushback"] else -1
+        refer_top = int(base["referral"].proba(vectors)[:, 1].argmax()) if r["referral"] else -1
+        for i, v in enumerate(vectors):
+            ambiguous = (r["pushback"] and i != push_top) or (r["referral"] and i != refer_top)
+            if ambiguous:
+                continue
+            asst_x.append(v)
+            pushed.append(i == push_top)
+            reasons.append(r["pushback_reason"] if i == push_top else None)
+            referred.append(i == refer_top)
+    dim = encoder.EMBEDDING_DIM
+    return TrainingSet(
+        conv_x=np.stack(conv_x) if conv_x else np.zeros((0, dim), np.float32), conv_use=uses, conv_categories=cats,
+        asst_x=np.stack(asst_x) if asst_x else np.zeros((0, dim), np.float32), asst_pushback=pushed,
+        asst_reason=reasons, asst_referral=referred,
+        user_x=np.asarray(user_x, dtype=np.float32).reshape(-1, dim), user_sentiment=sentiment,
+    )
+
+
+def training_version(data: TrainingSet, base_version: str) -> str:
+    """A version that changes whenever the training data or the base it extends change."""
+    import hashlib
+
+    digest = hashlib.sha256(base_version.encode())
+    for array in (data.conv_x, data.asst_x, data.user_x):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    digest.update(repr((data.conv_use, data.conv_categories, data.asst_pushback, data.asst_reason,
+                        data.asst_referral, data.user_sentiment)).encode())
+    return digest.hexdigest()[:12]
