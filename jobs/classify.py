@@ -109,11 +109,13 @@ def run_classify(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, 
         n_failed = failures.count()
         if n_failed:
             merge_new_rows(spark, failures, tables["classify_quarantine"], ["conversation_id", "model_version"])
-        merge_new_rows(spark, conversation_labels(classified), labels_path, ["conversation_id", "model_version"])
         sentiment = message_sentiment(classified)
+        n_messages = sentiment.count()
         merge_new_rows(spark, sentiment, tables["message_sentiment"],
                        ["conversation_id", "message_index", "model_version"])
-        n_messages = sentiment.count()
+        # Labels last: `classified` was selected against this table, so writing it re-plans anything
+        # derived from `classified`; and a run that dies before this line is simply redone.
+        merge_new_rows(spark, conversation_labels(classified), labels_path, ["conversation_id", "model_version"])
     finally:
         classified.unpersist()
     stats = {"conversations_classified": n_classified - n_failed, "conversations_quarantined": n_failed,

@@ -65,6 +65,9 @@ def test_meld():
     assert sum(len(i["messages"]) for i in items) == 13708
     assert _sentiment_counts(items) == {"neutral": 4710 + 470 + 1256, "negative": 2945 + 406 + 833,
                                         "positive": 2334 + 233 + 521}
+    emotions = Counter(e for i in items for e in i["label"]["emotion"].values())
+    assert set(emotions) == {"neutral", "joy", "surprise", "anger", "sadness", "disgust", "fear"}
+    assert sum(emotions.values()) == 13708
 
 
 def test_dailydialog():
@@ -75,6 +78,7 @@ def test_dailydialog():
     counts = _sentiment_counts(items)
     assert counts == {"neutral": 85572, "positive": 12885, "negative": 1150 + 1022 + 353 + 174}
     assert 102979 - sum(counts.values()) == 1823, "surprise utterances are left unscored"
+    assert Counter(e for i in items for e in i["label"]["emotion"].values())["surprise"] == 1823
     assert Counter(i["label"]["topic"] for i in items)["Relationship"] == 4335
 
 
