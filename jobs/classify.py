@@ -11,6 +11,7 @@ with the reasons instead of failing the job.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from typing import Any
 
@@ -31,6 +32,14 @@ def unlabelled(conversations: DataFrame, labels: DataFrame | None, model_version
         return conversations
     done = labels.where(F.col("model_version") == model_version).select("conversation_id")
     return conversations.join(done, "conversation_id", "left_anti")
+
+
+def spread(conversations: DataFrame, n_conversations: int, conversations_per_task: int) -> DataFrame:
+    """Hash-partition by conversation so every core gets model work: a few small bronze files would
+    otherwise be read as one partition, and one Python worker would run the encoder for all of them."""
+    parallelism = conversations.sparkSession.sparkContext.defaultParallelism
+    tasks = max(parallelism, math.ceil(n_conversations / conversations_per_task))
+    return conversations.repartition(tasks, "conversation_id")
 
 
 def apply_classifier(conversations: DataFrame, heads: udfs.Heads, settings: udfs.ClassifierSettings,
@@ -97,8 +106,10 @@ def run_classify(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, 
     labels_path = tables["conversation_labels"]
     existing = read_table(spark, labels_path) if DeltaTable.isDeltaTable(spark, labels_path) else None
     todo = unlabelled(conversations, existing, heads.version)
+    n_todo = todo.count()
     classified = (
-        apply_classifier(todo, heads, udfs.settings_from_config(cfg), scorers)
+        spread(todo, n_todo, cfg["classify"]["conversations_per_task"])
+        .transform(lambda df: apply_classifier(df, heads, udfs.settings_from_config(cfg), scorers))
         .transform(lambda df: stamp(df, model_name=cfg["model"]["name"], model_version=heads.version,
                                     run_id=run_id))
         .persist()

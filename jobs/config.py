@@ -118,6 +118,7 @@ def _validate(cfg: dict[str, Any]) -> None:
         "model.max_length": 8 <= cfg["model"]["max_length"] <= 512,
         "model.device": cfg["model"]["device"] in ("auto", "cpu", "cuda"),
         "classify.sentiment_scope": cfg["classify"]["sentiment_scope"] in ("shift", "all"),
+        "classify.conversations_per_task": cfg["classify"]["conversations_per_task"] >= 1,
         "ingest.input_format": cfg["ingest"]["input_format"] in ("auto", "jsonl", "parquet", "delta"),
         "privacy.min_users": cfg["privacy"]["min_users"] >= 1,
         "privacy.min_conversations": cfg["privacy"]["min_conversations"] >= 1,

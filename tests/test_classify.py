@@ -137,3 +137,60 @@ def test_a_configured_model_replaces_the_head_and_its_failures_are_quarantined(s
         "conversation_id string, user_id string, errors array<string>, model_name string, model_version string, "
         "run_id string, classified_at timestamp")
     assert [r["conversation_id"] for r in classify_failures(failed).collect()] == ["b"]
+
+
+def test_spread_gives_every_core_a_task_and_keeps_every_conversation(spark):
+    from jobs.classify import spread
+
+    conversations = spark.createDataFrame(CONVERSATIONS, SCHEMA).coalesce(1)
+    parallelism = spark.sparkContext.defaultParallelism
+    assert spread(conversations, len(CONVERSATIONS), 1000).rdd.getNumPartitions() == parallelism
+    spread_out = spread(conversations, len(CONVERSATIONS), 2)
+    assert spread_out.rdd.getNumPartitions() == max(parallelism, 3)
+    assert sorted(r["conversation_id"] for r in spread_out.collect()) == sorted(c[0] for c in CONVERSATIONS)
+
+
+def test_batch_labels_match_one_conversation_at_a_time(heads):
+    """Heads run once per batch on stacked inputs: a conversation's labels must not depend on its batch."""
+    import pandas as pd
+
+    from udfs.classifier import classify_batch
+
+    settings = udfs.ClassifierSettings(window_min_user_messages=20)
+    pdf = pd.DataFrame({"messages": [[{"index": i, "role": r, "content": c} for i, r, c, _ in conv[5]]
+                                     for conv in CONVERSATIONS]})
+    together = classify_batch(pdf, heads, settings)
+    for row in range(len(pdf)):
+        alone = classify_batch(pdf.iloc[[row]].reset_index(drop=True), heads, settings).iloc[0]
+        for column in ("use", "categories", "pushback", "pushback_reason", "referral", "user_sentiment", "windows"):
+            assert str(together.iloc[row][column]) == str(alone[column]), (row, column)
+        assert together.iloc[row]["use_score"] == pytest.approx(alone["use_score"], abs=1e-5)
+
+
+def test_encoder_out_of_memory_halves_the_batch_and_a_row_failing_alone_is_quarantined(heads, monkeypatch):
+    import pandas as pd
+    import torch
+    from test_backends import _record_batches
+
+    from udfs import encoder
+    from udfs.classifier import classify_batch
+
+    settings = udfs.ClassifierSettings(batch_size=8)
+    messages = [[{"index": 0, "role": "user", "content": f"day {i}: I feel a bit {'sad' if i % 2 else 'fine'}"},
+                 {"index": 1, "role": "assistant", "content": "I hear you."}] for i in range(6)]
+    poisoned = [{"index": 0, "role": "user", "content": "zebra zebra my secret diary"},
+                {"index": 1, "role": "assistant", "content": "Tell me more."}]
+    pdf = pd.DataFrame({"messages": [*messages[:3], poisoned, *messages[3:]]})
+    expected = classify_batch(pdf, heads, settings)
+    tokenizer, model = encoder.load_encoder("cpu", 1)
+    zebra = tokenizer.convert_tokens_to_ids("zebra")
+    batches = _record_batches(monkeypatch, model, lambda ids: torch.cuda.OutOfMemoryError("CUDA out of memory")
+                              if len(ids) > 2 or (ids == zebra).any() else None)
+    out = classify_batch(pdf, heads, settings)
+    assert max(len(b["input_ids"]) for b in batches) == 2  # 8 -> 4 -> 2, kept for the rest of the call
+    assert out["errors"][3] == ["encoder: OutOfMemoryError: CUDA out of memory"]  # the reason, never the text
+    for row in (0, 1, 2, 4, 5, 6):
+        assert out["errors"][row] == []
+        assert out["use"][row] == expected["use"][row]
+        assert out["user_sentiment"][row] == expected["user_sentiment"][row]
+        assert out["embedding"][row] == pytest.approx(expected["embedding"][row], abs=1e-5)

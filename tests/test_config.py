@@ -32,6 +32,7 @@ def test_config_file_then_set_override_in_that_order(tmp_path):
         (["privacy.generate_local_key=3"], "privacy.generate_local_key: expected bool"),
         (["model.batch_size=0"], "invalid value for model.batch_size"),
         (["classify.sentiment_scope=some"], "invalid value for classify.sentiment_scope"),
+        (["classify.conversations_per_task=0"], "invalid value for classify.conversations_per_task"),
         (["model.device=tpu"], "invalid value for model.device"),
         (["model"], "expected key=value"),
     ],

@@ -1,6 +1,6 @@
 """Pluggable text scorers: local Hugging Face classifiers and zero-shot NLI models, chosen per task in config.
 
-Both backends share one engine (`run_model`): models loaded once per process (a Spark Python worker is
+Both backends share one engine (`run_model`, on udfs.encoder.run_batched): models loaded once per process (a Spark Python worker is
 reused across tasks), length-sorted batches so padding stays small, bf16/fp16 on CUDA, and a batch that
 runs out of GPU memory is retried at half the size, down to one row; a row that fails even alone comes
 back as NaN with an error message (never its text) instead of failing the job.
@@ -18,7 +18,7 @@ from typing import Any, Protocol, Sequence, Union
 
 import numpy as np
 
-from udfs.encoder import resolve_device
+from udfs.encoder import resolve_device, run_batched
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,6 @@ DTYPES = ("float32", "float16", "bfloat16")
 SPEC_FIELDS = {"embedded": ("type",), "hf-classifier": ("type", "path", "labels"),
                "hf-zero-shot": ("type", "path", "hypotheses", "multi_label")}
 BACKEND_TYPES = tuple(SPEC_FIELDS)
-MAX_ERROR_CHARS = 300
 
 
 @dataclass
@@ -125,17 +124,6 @@ def load_model(path: str, device: str, dtype: str):
     return tokenizer, model
 
 
-def _is_oom(exc: BaseException) -> bool:
-    import torch
-
-    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
-
-
-def _error_message(exc: BaseException) -> str:
-    """Exception class and message only: the inputs never go into it."""
-    return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
-
-
 def _tokenize(tokenizer, inputs: Sequence[Input], max_length: int) -> list[dict[str, list[int]]]:
     """Token ids per input, truncated to max_length; of a pair only the text is cut, never the hypothesis."""
     if isinstance(inputs[0], tuple):
@@ -146,56 +134,23 @@ def _tokenize(tokenizer, inputs: Sequence[Input], max_length: int) -> list[dict[
     return [{key: values[i] for key, values in encoded.items()} for i in range(len(inputs))]
 
 
-def _forward(tokenizer, model, rows: list[dict[str, list[int]]], device: str) -> np.ndarray:
-    batch = tokenizer.pad(rows, return_tensors="pt").to(device)
-    return model(**batch).logits.float().cpu().numpy()
-
-
 def run_model(tokenizer, model, inputs: Sequence[Input], *, device: str, batch_size: int,
               max_length: int) -> tuple[np.ndarray, list[str | None]]:
-    """Logits for every input, in length-sorted batches, halving the batch size on out-of-memory.
-
-    The reduced batch size is kept for the rest of the call: later batches are longer, so they would
-    run out of memory too.
-
-    Args:
-        tokenizer: the model's tokenizer.
-        model: a sequence-classification model already on `device`.
-        inputs: texts, or (premise, hypothesis) pairs.
-        device: the model's device.
-        batch_size: inputs per forward pass to start with.
-        max_length: tokens kept per input.
+    """Logits for every input through the shared batching engine (udfs.encoder.run_batched).
 
     Returns:
         (logits, errors): float32 (len(inputs), num_labels) in the input order, NaN rows where the input
         failed even alone, and per input None or the error message.
     """
-    import torch
-
-    logits = np.full((len(inputs), model.config.num_labels), np.nan, dtype=np.float32)
-    errors: list[str | None] = [None] * len(inputs)
     if not len(inputs):
-        return logits, errors
-    rows = _tokenize(tokenizer, inputs, max_length)
-    order = np.argsort([len(r["input_ids"]) for r in rows], kind="stable")
-    start, size = 0, max(1, batch_size)
-    with torch.inference_mode():
-        while start < len(order):
-            idx = order[start:start + size]
-            try:
-                logits[idx] = _forward(tokenizer, model, [rows[i] for i in idx], device)
-            except RuntimeError as exc:  # torch.cuda.OutOfMemoryError is a RuntimeError
-                if not _is_oom(exc):
-                    raise
-                if device.startswith("cuda"):
-                    torch.cuda.empty_cache()
-                if size > 1:
-                    size //= 2
-                    logger.warning("out of memory: retrying with batch size %d", size)
-                    continue
-                errors[idx[0]] = _error_message(exc)
-            start += len(idx)
-    return logits, errors
+        return np.full((0, model.config.num_labels), np.nan, dtype=np.float32), []
+
+    def forward(rows: list[dict]) -> np.ndarray:
+        batch = tokenizer.pad(rows, return_tensors="pt").to(device)
+        return model(**batch).logits.float().cpu().numpy()
+
+    return run_batched(_tokenize(tokenizer, inputs, max_length), forward, model.config.num_labels,
+                       device=device, batch_size=batch_size)
 
 
 def _softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:

@@ -7,14 +7,14 @@ reason and referral on each assistant message, sentiment on each selected user m
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
 from pyspark.sql import types as T
 
 from udfs import encoder
-from udfs.heads import CATEGORIES, USES, Heads, pool
+from udfs.heads import CATEGORIES, Heads, pool
 
 SENTIMENT_TYPE = T.StructType([
     T.StructField("message_index", T.IntegerType()),
@@ -75,6 +75,67 @@ def _selected_user_turns(n_user: int, s: ClassifierSettings) -> tuple[list[int],
 
 
 @dataclass(frozen=True)
+class EncodedBatch:
+    """The messages of a batch of conversations that the models read, each embedded once.
+
+    Positions index `vectors`, `texts` and `errors`; per conversation row, `user_at` maps a user turn to
+    its position and `assistant_at` lists its assistant messages' positions in conversation order.
+    """
+
+    vectors: np.ndarray        # (n_messages, 384); NaN rows for messages the encoder failed on
+    errors: list               # per message: None or the encoder's error (never the text)
+    texts: list[str]
+    message_index: np.ndarray  # the message's index in its conversation
+    n_user: list[int]          # per row: user messages in the conversation
+    user_at: list[dict[int, int]]
+    assistant_at: list[list[int]]
+
+    def user_positions(self) -> np.ndarray:
+        return np.array([p for turns in self.user_at for p in turns.values()], dtype=int)
+
+    def assistant_positions(self) -> np.ndarray:
+        return np.array([p for positions in self.assistant_at for p in positions], dtype=int)
+
+    def row_errors(self, row: int) -> set[str]:
+        positions = [*self.user_at[row].values(), *self.assistant_at[row]]
+        return {f"encoder: {self.errors[p]}" for p in positions if self.errors[p]}
+
+
+def encode_messages(conversations: Iterable[list[dict]], user_turns: Callable[[int], Iterable[int]],
+                    s: ClassifierSettings, device: str) -> EncodedBatch:
+    """Embed, in one length-sorted pass, the chosen user turns and every assistant message of each row.
+
+    Args:
+        conversations: per row, its messages (dicts with index, role, content).
+        user_turns: number of user messages -> the user turns to embed.
+        s: batching settings.
+        device: a resolved device.
+    """
+    texts: list[str] = []
+    message_index: list[int] = []
+    n_user, user_at, assistant_at = [], [], []
+    for messages in conversations:
+        users = [m for m in messages if m["role"] == "user"]
+        at = {}
+        for turn in sorted(user_turns(len(users))):
+            at[turn] = len(texts)
+            texts.append(users[turn]["content"])
+            message_index.append(int(users[turn]["index"]))
+        positions = []
+        for m in messages:
+            if m["role"] == "assistant":
+                positions.append(len(texts))
+                texts.append(m["content"])
+                message_index.append(int(m["index"]))
+        n_user.append(len(users))
+        user_at.append(at)
+        assistant_at.append(positions)
+    vectors, errors = encoder.embed(texts, device=device, batch_size=s.batch_size, max_length=s.max_length,
+                                    threads=1 if device == "cpu" else None)
+    return EncodedBatch(vectors, errors, texts, np.array(message_index, dtype=int), n_user, user_at, assistant_at)
+
+
+@dataclass(frozen=True)
 class TaskScores:
     """One task's class probabilities for a list of inputs, and per input an error or None."""
 
@@ -100,28 +161,54 @@ def _task_scores(task: str, heads: Heads, scorers: dict, vectors: np.ndarray, te
     return TaskScores(tuple(scorer.classes), batch.proba, [f"{task}: {e}" if e else None for e in batch.errors])
 
 
-def _use_and_categories(heads: Heads, x: np.ndarray, n_user: int, s: ClassifierSettings,
-                        use_scores: TaskScores | None = None, i: int = 0):
-    if use_scores is None:  # the head on this pooled embedding
-        use_scores, i = _task_scores("use", heads, {}, x[None], []), 0
-    use_p, use_classes = use_scores.proba[i], list(use_scores.classes)
-    scores = {c: float(heads[f"category.{c}"].proba(x[None])[0, 1]) for c in CATEGORIES}
-    use = use_scores.label(i)
+def _category_proba(heads: Heads, pooled: np.ndarray) -> np.ndarray:
+    """(n, len(CATEGORIES)): each category head's probability, one matrix product per head."""
+    return np.column_stack([heads[f"category.{c}"].proba(pooled)[:, 1] for c in CATEGORIES]) \
+        if len(pooled) else np.zeros((0, len(CATEGORIES)))
+
+
+def _use_and_categories(use_p: np.ndarray, use_classes: list, category_p: np.ndarray, n_user: int,
+                        s: ClassifierSettings) -> tuple[str, float, list[str]]:
+    """The use, its probability and the categories of one conversation (or window) from head outputs."""
+    use = use_classes[int(np.nan_to_num(use_p, nan=-1).argmax())]
     categories: list[str] = []
     if use == "affective":
-        categories = [c for c in CATEGORIES if scores[c] >= 0.5] or [max(CATEGORIES, key=scores.get)]
+        chosen = [c for c, p in zip(CATEGORIES, category_p) if p >= 0.5]
+        categories = chosen or [CATEGORIES[int(np.nan_to_num(category_p, nan=-1).argmax())]]
         if n_user < s.roleplay_min_user_messages:
             # The study counts romantic roleplay only from 4 user messages on.
             categories = [c for c in categories if c != "romantic_roleplay"]
             if not categories:
                 others = [u for u in use_classes if u != "affective"]
                 use = max(others, key=lambda u: use_p[use_classes.index(u)])
-    return use, float(use_p[use_classes.index(use)]), categories, scores
+    return use, float(use_p[use_classes.index(use)]), categories
+
+
+def _pooled(batch: EncodedBatch, row: int, turns: Iterable[int]) -> np.ndarray:
+    return pool(batch.vectors[[batch.user_at[row][t] for t in turns]])
+
+
+def _drift(heads: Heads, batch: EncodedBatch, plans: list, s: ClassifierSettings) -> list[list[dict]]:
+    """Per row, the use and categories of each window of a long conversation (all windows in one pass)."""
+    spans = [(row, number, window) for row, plan in enumerate(plans) for number, window in enumerate(plan[2])]
+    drift: list[list[dict]] = [[] for _ in plans]
+    if not spans:
+        return drift
+    pooled = np.stack([_pooled(batch, row, window) for row, _, window in spans])
+    use_p, category_p = heads["use"].proba(pooled), _category_proba(heads, pooled)
+    for i, (row, number, window) in enumerate(spans):
+        use, _, categories = _use_and_categories(use_p[i], list(heads["use"].classes), category_p[i], len(window), s)
+        drift[row].append({"window": number, "first_user_turn": window[0], "last_user_turn": window[-1],
+                           "use": use, "categories": categories})
+    return drift
 
 
 def classify_batch(pdf: pd.DataFrame, heads: Heads, s: ClassifierSettings, device: str = "cpu",
                    scorers: dict | None = None) -> pd.DataFrame:
     """Label a pandas batch of conversations (column `messages`: dicts with index, role, content).
+
+    Every head is applied once to the stacked inputs of the whole batch; only the final decisions are
+    made per conversation.
 
     Args:
         pdf: conversations, one per row.
@@ -135,71 +222,57 @@ def classify_batch(pdf: pd.DataFrame, heads: Heads, s: ClassifierSettings, devic
         model failed on has its reasons in `errors` and should be quarantined, not used.
     """
     scorers = scorers or {}
-    texts: list[str] = []
-    owners: list[tuple[int, str, int, int]] = []  # (row, role, message_index, user_turn)
-    plans = []
-    for row, messages in enumerate(pdf["messages"]):
-        users = [m for m in messages if m["role"] == "user"]
-        pooled, scored, windows = _selected_user_turns(len(users), s)
-        plans.append((pooled, scored, windows, len(users), "\n".join(users[t]["content"] for t in pooled)))
-        for turn in sorted(set(pooled) | set(scored) | {t for w in windows for t in w}):
-            texts.append(users[turn]["content"])
-            owners.append((row, "user", int(users[turn]["index"]), turn))
-        for m in messages:
-            if m["role"] == "assistant":
-                texts.append(m["content"])
-                owners.append((row, "assistant", int(m["index"]), -1))
-    vectors = encoder.encode(texts, device=device, batch_size=s.batch_size, max_length=s.max_length,
-                             threads=1 if device == "cpu" else None)
-    rows = np.array([o[0] for o in owners], dtype=int)
-    asst = np.array([o[1] == "assistant" for o in owners], dtype=bool)
-    asst_texts = [t for t, a in zip(texts, asst) if a]
-    user_texts = [t for t, a in zip(texts, asst) if not a]
-    pushback = _task_scores("pushback", heads, scorers, vectors[asst], asst_texts)
-    reason = _task_scores("pushback_reason", heads, scorers, vectors[asst], asst_texts)
-    referral = _task_scores("referral", heads, scorers, vectors[asst], asst_texts)
-    sentiment = _task_scores("sentiment", heads, scorers, vectors[~asst], user_texts)
-    use_scores = (_task_scores("use", heads, scorers, np.zeros((0, 0)), [plan[4] for plan in plans])
-                  if "use" in scorers else None)
+
+    def turns_to_embed(n_user: int) -> set[int]:
+        pooled, scored, windows = _selected_user_turns(n_user, s)
+        return set(pooled) | set(scored) | {t for w in windows for t in w}
+
+    batch = encode_messages(pdf["messages"], turns_to_embed, s, device)
+    plans = [_selected_user_turns(n, s) for n in batch.n_user]
+    asst, users = batch.assistant_positions(), batch.user_positions()
+    asst_texts = [batch.texts[p] for p in asst]
+    pushback = _task_scores("pushback", heads, scorers, batch.vectors[asst], asst_texts)
+    reason = _task_scores("pushback_reason", heads, scorers, batch.vectors[asst], asst_texts)
+    referral = _task_scores("referral", heads, scorers, batch.vectors[asst], asst_texts)
+    sentiment = _task_scores("sentiment", heads, scorers, batch.vectors[users], [batch.texts[p] for p in users])
+    pooled = np.stack([_pooled(batch, row, plan[0]) for row, plan in enumerate(plans)]) if plans \
+        else np.zeros((0, encoder.EMBEDDING_DIM), np.float32)
+    use_scores = _task_scores("use", heads, scorers, pooled,
+                              ["\n".join(batch.texts[batch.user_at[row][t]] for t in plan[0])
+                               for row, plan in enumerate(plans)])
+    category_p = _category_proba(heads, pooled)
+    drift = _drift(heads, batch, plans, s)
     push_p, refer_p = pushback.positive(), referral.positive()
-    asst_rows, user_rows = rows[asst], rows[~asst]
-    user_owners = [o for o in owners if o[1] == "user"]
-    user_vectors = vectors[~asst]
+    # Where each message's scores sit in the task arrays.
+    task_row = np.full(len(batch.texts), -1, dtype=int)
+    task_row[asst], task_row[users] = np.arange(len(asst)), np.arange(len(users))
     out = []
-    for row in range(len(pdf)):
-        pooled, scored, windows, n_user, _ = plans[row]
-        mine = np.flatnonzero(user_rows == row)
-        turns = [user_owners[i][3] for i in mine]
-        vector_of = dict(zip(turns, mine))
-        x = pool(user_vectors[[vector_of[t] for t in pooled]])
-        use, use_score, categories, cat_scores = _use_and_categories(heads, x, n_user, s, use_scores, row)
-        drift = []
-        for number, window in enumerate(windows):
-            w_use, _, w_categories, _ = _use_and_categories(
-                heads, pool(user_vectors[[vector_of[t] for t in window]]), len(window), s)
-            drift.append({"window": number, "first_user_turn": window[0], "last_user_turn": window[-1],
-                          "use": w_use, "categories": w_categories})
-        a = np.flatnonzero(asst_rows == row)
+    for row, (_, scored, _) in enumerate(plans):
+        use, use_score, categories = _use_and_categories(use_scores.proba[row], list(use_scores.classes),
+                                                         category_p[row], batch.n_user[row], s)
+        a = task_row[batch.assistant_at[row]]
         top = a[int(np.nan_to_num(push_p[a], nan=-1).argmax())] if len(a) else None
         pushed = bool(top is not None and push_p[top] >= 0.5)
-        refer_mine = refer_p[a]
-        refer_best = float(np.nanmax(refer_mine)) if np.isfinite(refer_mine).any() else 0.0
-        scored_users = [(i, t) for i, t in zip(mine, turns) if t in scored]
+        refer_best = float(np.nanmax(refer_p[a])) if len(a) and np.isfinite(refer_p[a]).any() else 0.0
+        scored_users = [(task_row[batch.user_at[row][t]], t) for t in scored]
         errors = sorted({e for i in a for e in (pushback.errors[i], reason.errors[i], referral.errors[i]) if e}
                         | {sentiment.errors[i] for i, _ in scored_users if sentiment.errors[i]}
-                        | ({use_scores.errors[row]} if use_scores and use_scores.errors[row] else set()))
+                        | ({use_scores.errors[row]} if use_scores.errors[row] else set())
+                        | batch.row_errors(row))
         out.append({
-            "use": use, "use_score": use_score, "categories": categories, "category_scores": cat_scores,
+            "use": use, "use_score": use_score, "categories": categories,
+            "category_scores": dict(zip(CATEGORIES, map(float, category_p[row]))),
             "pushback": pushed,
             "pushback_score": float(push_p[top]) if top is not None else 0.0,
             "pushback_reason": reason.label(top) if pushed else None,
             "referral": refer_best >= 0.5,
             "referral_score": refer_best,
-            "embedding": x.astype(np.float32).tolist(),
+            "embedding": pooled[row].astype(np.float32).tolist(),
             "user_sentiment": [
-                {"message_index": user_owners[i][2], "user_turn": t, "sentiment_class": int(sentiment.label(i)),
-                 "sentiment": float(sentiment.label(i)) / 2.0} for i, t in scored_users],
-            "windows": drift,
+                {"message_index": int(batch.message_index[users[i]]), "user_turn": t,
+                 "sentiment_class": int(sentiment.label(i)), "sentiment": float(sentiment.label(i)) / 2.0}
+                for i, t in scored_users],
+            "windows": drift[row],
             "errors": errors,
         })
     return pd.DataFrame(out, columns=[f.name for f in LABEL_FIELDS])

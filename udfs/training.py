@@ -15,7 +15,7 @@ import pandas as pd
 from pyspark.sql import types as T
 
 from udfs import encoder
-from udfs.classifier import ClassifierSettings, edge_turns
+from udfs.classifier import ClassifierSettings, edge_turns, encode_messages
 from udfs.heads import Heads, TrainingSet, pool
 
 logger = logging.getLogger(__name__)
@@ -37,25 +37,23 @@ def training_embedder(settings: ClassifierSettings) -> Callable[[Iterator[pd.Dat
     def embed(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         device = encoder.resolve_device(settings.device)
         for pdf in batches:
-            texts, owners = [], []
-            for row, messages in enumerate(pdf["messages"]):
-                for m in messages:
-                    if m["role"] in ("user", "assistant"):
-                        texts.append(m["content"])
-                        owners.append((row, m["role"], int(m["index"])))
-            vectors = encoder.encode(texts, device=device, batch_size=settings.batch_size,
-                                     max_length=settings.max_length, threads=1 if device == "cpu" else None)
-            by_row: dict[int, dict[str, list]] = {}
-            for (row, role, index), vector in zip(owners, vectors):
-                by_row.setdefault(row, {"user": [], "assistant": []})[role].append(
-                    {"message_index": index, "embedding": vector.tolist()})
+            batch = encode_messages(pdf["messages"], range, settings, device)
+            failed = [e for e in batch.errors if e]
+            if failed:  # labelled data is small and precious: stop rather than train on a hole
+                raise RuntimeError(f"{len(failed)} labelled messages could not be embedded: {failed[0]}")
+
+            def messages(positions) -> list[dict]:
+                return [{"message_index": int(batch.message_index[p]), "embedding": batch.vectors[p].tolist()}
+                        for p in positions]
+
             out = []
             for row, cid in enumerate(pdf["conversation_id"]):
-                messages = by_row.get(row, {"user": [], "assistant": []})
-                users = messages["user"]
-                turns = edge_turns(len(users), settings.category_user_messages // 2)
-                pooled = pool(np.array([users[t]["embedding"] for t in turns])) if users else np.zeros(encoder.EMBEDDING_DIM)
-                out.append({"conversation_id": cid, "pooled": pooled.astype(np.float32).tolist(), **messages})
+                turns = edge_turns(batch.n_user[row], settings.category_user_messages // 2)
+                pooled = (pool(batch.vectors[[batch.user_at[row][t] for t in turns]]) if turns
+                          else np.zeros(encoder.EMBEDDING_DIM))
+                out.append({"conversation_id": cid, "pooled": pooled.astype(np.float32).tolist(),
+                            "assistant": messages(batch.assistant_at[row]),
+                            "user": messages(batch.user_at[row].values())})
             yield pd.DataFrame(out, columns=[f.name for f in EMBEDDED_TYPE.fields])
 
     return embed
