@@ -13,9 +13,11 @@ from __future__ import annotations
 import logging
 import math
 import sys
-from typing import Any
+from typing import Any, Callable, Iterator
 
+import pandas as pd
 import pyspark.sql.functions as F
+from pyspark import Accumulator
 from pyspark.sql import DataFrame, SparkSession
 
 import udfs
@@ -43,11 +45,23 @@ def spread(conversations: DataFrame, n_conversations: int, conversations_per_tas
 
 
 def apply_classifier(conversations: DataFrame, heads: udfs.Heads, settings: udfs.ClassifierSettings,
-                     scorers: dict | None = None) -> DataFrame:
-    """Conversations -> one row of labels each (the model runs once per selected message)."""
+                     scorers: dict | None = None, done: Accumulator | None = None) -> DataFrame:
+    """Conversations -> one row of labels each (the model runs once per selected message).
+
+    done, when given, counts the labelled conversations for the driver's progress log.
+    """
     selected = conversations.select(*CLASSIFIER_INPUT)
     fn, schema = udfs.conversation_classifier(heads, settings, selected.schema, scorers)
-    return selected.mapInPandas(fn, schema)
+    return selected.mapInPandas(fn if done is None else _counted(fn, done), schema)
+
+
+def _counted(fn: Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]], done: Accumulator):
+    def counting(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in fn(batches):
+            done.add(len(batch))
+            yield batch
+
+    return counting
 
 
 def stamp(df: DataFrame, *, model_name: str, model_version: str, run_id: str) -> DataFrame:
@@ -100,22 +114,29 @@ def run_classify(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, 
     """Label new bronze conversations into the silver tables; return rows in and out."""
     from delta.tables import DeltaTable
 
-    from jobs.session import merge_new_rows, read_table
+    from jobs.session import merge_new_rows, progress, read_table, step
 
     conversations = read_table(spark, tables["conversations"])
     labels_path = tables["conversation_labels"]
     existing = read_table(spark, labels_path) if DeltaTable.isDeltaTable(spark, labels_path) else None
     todo = unlabelled(conversations, existing, heads.version)
-    n_todo = todo.count()
-    classified = (
-        spread(todo, n_todo, cfg["classify"]["conversations_per_task"])
-        .transform(lambda df: apply_classifier(df, heads, udfs.settings_from_config(cfg), scorers))
-        .transform(lambda df: stamp(df, model_name=cfg["model"]["name"], model_version=heads.version,
-                                    run_id=run_id))
-        .persist()
-    )
+    with step(spark, "select conversations to label"):
+        n_todo = todo.count()
+    with progress(spark, "classify: conversations labelled", n_todo) as done:
+        classified = (
+            spread(todo, n_todo, cfg["classify"]["conversations_per_task"])
+            .transform(lambda df: apply_classifier(df, heads, udfs.settings_from_config(cfg), scorers, done))
+            .transform(lambda df: stamp(df, model_name=cfg["model"]["name"], model_version=heads.version,
+                                        run_id=run_id))
+            .persist()
+        )
+        try:
+            with step(spark, f"label {n_todo:,} conversations"):
+                n_classified = classified.count()
+        except BaseException:
+            classified.unpersist()
+            raise
     try:
-        n_classified = classified.count()
         failures = classify_failures(classified)
         n_failed = failures.count()
         if n_failed:

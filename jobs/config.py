@@ -6,6 +6,7 @@ value must have the type of the default it replaces.
 from __future__ import annotations
 
 import copy
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
@@ -13,6 +14,9 @@ from typing import Any, Iterable
 import yaml
 
 PROFILES = ("local", "cluster")
+SECRET_KEY = re.compile(r"(?i)secret|password|passwd|token|credential")
+# user:password@ in a URI, and query parameters that carry a credential (signed URLs, API keys).
+URI_SECRETS = re.compile(r"(?<=://)[^/@\s]+(?=@)|(?i:(?<=[?&]sig=)|(?<=[?&]token=)|(?<=[?&]api_key=))[^&\s]+")
 
 
 class ConfigError(ValueError):
@@ -148,3 +152,21 @@ def flatten(cfg: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+def masked(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The config with its secrets replaced by `***`, for logs and MLflow: values of keys named like
+    a secret, and credentials inside URIs (`https://user:pass@host`, `?sig=...`)."""
+    out: dict[str, Any] = {}
+    for key, value in cfg.items():
+        if isinstance(value, dict):
+            out[key] = masked(value)
+        elif value and SECRET_KEY.search(key):
+            out[key] = "***"
+        elif isinstance(value, str):
+            out[key] = URI_SECRETS.sub("***", value)
+        elif isinstance(value, list):
+            out[key] = [URI_SECRETS.sub("***", v) if isinstance(v, str) else v for v in value]
+        else:
+            out[key] = value
+    return out

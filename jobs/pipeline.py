@@ -19,7 +19,7 @@ import yaml
 from pyspark.sql import SparkSession
 
 from jobs import session
-from jobs.config import ConfigError, flatten
+from jobs.config import ConfigError, flatten, masked
 
 logger = logging.getLogger(__name__)
 
@@ -84,11 +84,19 @@ def _ingest(ctx: Context) -> dict[str, float]:
 
     input_path = _existing(ctx.input_path, "--input")
     p = ctx.cfg["privacy"]
+    # A generated key lives on the driver's disk: on a cluster each driver host would pseudonymise the
+    # same user differently and the release rule would count one person several times.
+    generate = p["generate_local_key"] and session.is_local(ctx.spark)
     try:
         key = privacy.resolve_pseudonym_key(env_var=p["key_env"], key_file=p["key_file"] or None,
-                                            state_dir=str(ctx.state_dir), allow_generate=p["generate_local_key"])
+                                            state_dir=str(ctx.state_dir), allow_generate=generate)
     except ValueError as exc:  # a key that is there but unusable is a config problem, not a crash
         raise ConfigError(str(exc)) from exc
+    except privacy.MissingSecretError as exc:
+        if p["generate_local_key"] and not generate:
+            raise privacy.MissingSecretError(f"{exc} (a generated key is never used with a cluster master, "
+                                             f"here {ctx.spark.sparkContext.master})") from None
+        raise
     mlflow.log_param("input_path", input_path)
     return run_ingest(ctx.spark, input_path=input_path, tables=ctx.tables, cfg=ctx.cfg, key=key,
                       run_id=ctx.run_id)
@@ -181,11 +189,13 @@ def run_stages(ctx: Context, stages: tuple[str, ...]) -> dict[str, dict[str, flo
     with mlflow.start_run(run_name=f"{'+'.join(stages)} {ctx.run_id}") as parent, \
             session.commit_metadata(ctx.spark, ctx.run_id):
         mlflow.set_tags({"affective.run_id": ctx.run_id, "affective.stages": ",".join(stages)})
-        mlflow.log_params({f"config.{k}": str(v)[:500] for k, v in flatten(ctx.cfg).items()})
-        mlflow.log_text(yaml.safe_dump(ctx.cfg, sort_keys=False), "config/resolved.yaml")
+        shown = masked(ctx.cfg)
+        logger.info("resolved config (secrets masked):\n%s", yaml.safe_dump(shown, sort_keys=False))
+        mlflow.log_params({f"config.{k}": str(v)[:500] for k, v in flatten(shown).items()})
+        mlflow.log_text(yaml.safe_dump(shown, sort_keys=False), "config/resolved.yaml")
         for stage in stages:
             with mlflow.start_run(run_name=stage, nested=True):
-                ctx.spark.sparkContext.setJobDescription(f"affective {stage} {ctx.run_id}")
+                session.describe_stage(ctx.spark, stage, ctx.run_id)
                 started = time.perf_counter()
                 metrics = STAGE_FUNCTIONS[stage](ctx)
                 seconds = time.perf_counter() - started

@@ -57,12 +57,19 @@ def get_spark(spark_cfg: dict[str, Any]) -> SparkSession:
         builder = builder.config(key, value)
     builder = builder.config("spark.sql.execution.arrow.maxRecordsPerBatch", str(spark_cfg["arrow_batch_rows"]))
     if _launched_by_spark_submit() or not spark_cfg["master"]:
-        # The cluster owns master, jars and Python; Delta jars come with --packages (README).
+        # The cluster owns master, jars and Python; Delta jars come with --packages (README). The
+        # shuffle width is a runtime setting, so the profile's value holds there too.
         spark = builder.getOrCreate()
+        spark.conf.set("spark.sql.shuffle.partitions", str(spark_cfg["shuffle_partitions"]))
     else:
         spark = _local_session(builder, spark_cfg)
     spark.sparkContext.setLogLevel("WARN")
     return spark
+
+
+def is_local(spark: SparkSession) -> bool:
+    """Whether driver and executors share this machine (master `local`, `local[N]`, `local[*]`)."""
+    return spark.sparkContext.master.startswith("local")
 
 
 def _local_session(builder: SparkSession.Builder, spark_cfg: dict[str, Any]) -> SparkSession:
@@ -76,6 +83,66 @@ def _local_session(builder: SparkSession.Builder, spark_cfg: dict[str, Any]) -> 
     for key, value in LOCAL_CONF.items():
         builder = builder.config(key, value)
     return configure_spark_with_delta_pip(builder).getOrCreate()
+
+
+STAGE_PROPERTY = "affective.stage"
+
+
+def describe_stage(spark: SparkSession, stage: str, run_id: str) -> None:
+    """Name the Spark jobs from here on `affective <stage> <run id>` (the UI's job list); `step` adds to it."""
+    label = f"affective {stage} {run_id}"
+    spark.sparkContext.setLocalProperty(STAGE_PROPERTY, label)
+    spark.sparkContext.setJobDescription(label)
+
+
+@contextlib.contextmanager
+def step(spark: SparkSession, what: str) -> Iterator[None]:
+    """Name the Spark jobs of one step of a stage, so a long run shows in the UI where it is."""
+    sc = spark.sparkContext
+    sc.setJobDescription(f"{sc.getLocalProperty(STAGE_PROPERTY) or 'affective'}: {what}")
+    try:
+        yield
+    finally:
+        sc.setJobDescription(sc.getLocalProperty(STAGE_PROPERTY))
+
+
+def progress_line(what: str, done: int, total: int, seconds: float) -> str:
+    """`classify: 3,000/20,000 conversations (15%), 12.5/s, about 22m 40s left`."""
+    share = done / total if total else 1.0
+    rate = done / seconds if seconds > 0 else 0.0
+    line = f"{what}: {done:,}/{total:,} ({share:.0%}), {rate:.1f}/s"
+    if 0 < done < total and rate > 0:
+        minutes, secs = divmod(round((total - done) / rate), 60)
+        line += f", about {minutes}m {secs:02d}s left"
+    return line
+
+
+@contextlib.contextmanager
+def progress(spark: SparkSession, what: str, total: int, every_seconds: float = 30.0) -> Iterator[Any]:
+    """Log rows done / total, rate and time left on the driver while the block runs.
+
+    Yields an accumulator that the executors add their finished rows to; Spark merges a task's
+    additions on the driver when the task ends, so nothing but the counts leaves the executors.
+    """
+    import threading
+    import time
+
+    done = spark.sparkContext.accumulator(0)
+    stop = threading.Event()
+    started = time.monotonic()
+
+    def report() -> None:
+        while not stop.wait(every_seconds):
+            logger.info(progress_line(what, min(done.value, total), total, time.monotonic() - started))
+
+    reporter = threading.Thread(target=report, name=f"progress {what}", daemon=True)
+    reporter.start()
+    try:
+        yield done
+    finally:
+        stop.set()
+        reporter.join()
+    logger.info(progress_line(what, min(done.value, total), total, time.monotonic() - started))
 
 
 @contextlib.contextmanager
@@ -96,20 +163,22 @@ def merge_new_rows(spark: SparkSession, df: DataFrame, path: str, keys: list[str
     """
     from delta.tables import DeltaTable
 
-    DeltaTable.createIfNotExists(spark).location(path).addColumns(df.schema).execute()
-    condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
-    (
-        DeltaTable.forPath(spark, path)
-        .alias("t")
-        .merge(df.alias("s"), condition)
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
+    with step(spark, f"merge new rows into {Path(path).name}"):
+        DeltaTable.createIfNotExists(spark).location(path).addColumns(df.schema).execute()
+        condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+        (
+            DeltaTable.forPath(spark, path)
+            .alias("t")
+            .merge(df.alias("s"), condition)
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
 
 
 def overwrite_table(df: DataFrame, path: str) -> None:
     """Replace a gold table in one Delta commit (its history keeps earlier versions)."""
-    df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+    with step(df.sparkSession, f"write {Path(path).name}"):
+        df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
 
 
 def read_table(spark: SparkSession, path: str) -> DataFrame:

@@ -1,0 +1,42 @@
+"""What an operator sees: the masked config, Spark job descriptions per step, progress lines."""
+from __future__ import annotations
+
+import logging
+
+from jobs.config import load_config, masked
+from jobs.session import describe_stage, progress, progress_line, step
+
+
+def test_masked_hides_credentials_and_secret_named_keys_only():
+    cfg = load_config("cluster", overrides=["paths.mlflow_tracking_uri=https://bob:hunter2@mlflow.example.com/api",
+                                            "model.backends.use.path=s3://models/use?versionId=3&sig=abc123",
+                                            "privacy.key_file=/run/secrets/pseudonym.key"])
+    shown = masked(cfg)
+    assert shown["paths"]["mlflow_tracking_uri"] == "https://***@mlflow.example.com/api"
+    assert shown["model"]["backends"]["use"]["path"] == "s3://models/use?versionId=3&sig=***"
+    assert shown["privacy"]["key_file"] == "/run/secrets/pseudonym.key"  # where the key is, not the key
+    assert masked({"auth": {"api_token": "t0k3n", "password": "", "n": 3}}) == \
+        {"auth": {"api_token": "***", "password": "", "n": 3}}
+    assert cfg["paths"]["mlflow_tracking_uri"].startswith("https://bob:hunter2@")  # the config itself is untouched
+
+
+def test_progress_line_gives_share_rate_and_time_left():
+    assert progress_line("classify", 3000, 20000, 240.0) == \
+        "classify: 3,000/20,000 (15%), 12.5/s, about 22m 40s left"
+    assert progress_line("classify", 0, 20000, 5.0) == "classify: 0/20,000 (0%), 0.0/s"
+    assert progress_line("classify", 0, 0, 0.0) == "classify: 0/0 (100%), 0.0/s"
+
+
+def test_progress_counts_what_the_executors_report(spark, caplog):
+    with caplog.at_level(logging.INFO, logger="jobs.session"):
+        with progress(spark, "rows", 1000, every_seconds=3600) as done:
+            spark.range(0, 1000, numPartitions=4).foreachPartition(lambda rows: done.add(sum(1 for _ in rows)))
+    assert caplog.messages[-1].startswith("rows: 1,000/1,000 (100%), ")
+
+
+def test_steps_name_spark_jobs_under_their_stage(spark):
+    sc = spark.sparkContext
+    describe_stage(spark, "classify", "r1")
+    with step(spark, "label 10 conversations"):
+        assert sc.getLocalProperty("spark.job.description") == "affective classify r1: label 10 conversations"
+    assert sc.getLocalProperty("spark.job.description") == "affective classify r1"
