@@ -14,7 +14,7 @@ export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN)/python)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: venv jars run test clean
+.PHONY: venv jars dist run test clean
 
 $(VENV)/.installed: requirements.txt setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,14 @@ $(VENV)/.jars: $(VENV)/.installed
 	touch $@
 
 jars: $(VENV)/.jars
+
+# One wheel with jobs, udfs and the default config (Databricks, pip). spark-submit's --py-files puts
+# only .zip, .egg and .jar names on the executors' Python path, so the same file is also affective.zip.
+DIST ?= dist
+dist: venv
+	rm -rf $(DIST) build
+	$(BIN)/python -m pip wheel -q --no-deps --no-build-isolation -w $(DIST) .
+	cp $(DIST)/affective-*-py3-none-any.whl $(DIST)/affective.zip
 
 run: jars
 	$(BIN)/affective synth --n $(N) --out $(DATA) --seed $(SEED)

@@ -6,8 +6,11 @@ from setuptools import setup
 requirements = [
     line.split("#")[0].strip()
     for line in Path(__file__).with_name("requirements.txt").read_text().splitlines()
-    if line.split("#")[0].strip() and not line.startswith(("pytest", "nb", "ipykernel"))
+    if line.split("#")[0].strip() and not line.startswith(("pytest", "nb", "ipykernel", "hypothesis"))
 ]
+# Spark and Delta come with the cluster (a Databricks runtime, a Spark distribution): installing the
+# wheel there must not replace them, so they are an extra (`pip install affective[spark]` elsewhere).
+PROVIDED = ("pyspark", "delta-spark")
 
 setup(
     name="affective",
@@ -19,6 +22,7 @@ setup(
     python_requires=">=3.10",
     packages=["jobs", "udfs", "conf"],
     package_data={"conf": ["*.yaml"], "udfs": ["seed/*.jsonl", "seed/*.md"]},
-    install_requires=requirements,
+    install_requires=[r for r in requirements if not r.startswith(PROVIDED)],
+    extras_require={"spark": [r for r in requirements if r.startswith(PROVIDED)]},
     entry_points={"console_scripts": ["affective=jobs.cli:main"]},
 )

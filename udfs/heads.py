@@ -10,14 +10,19 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
 logger = logging.getLogger(__name__)
 
-SEED_DIR = Path(__file__).parent / "seed"
+# Through importlib.resources: under spark-submit the package is imported from a zip (--py-files).
+SEED_DIR = resources.files("udfs") / "seed"
 USES = ("task", "content_creation", "affective")
 CATEGORIES = ("interpersonal_advice", "coaching", "counseling", "companionship", "romantic_roleplay")
 PUSHBACK_REASONS = ("safety", "policy", "professional", "capability", "disagreement")
@@ -73,17 +78,17 @@ class Heads:
         return cls(meta["version"], heads, meta["metrics"])
 
 
-def read_seed(seed_dir: Path = SEED_DIR) -> dict[str, list[dict]]:
+def read_seed(seed_dir: Traversable = SEED_DIR) -> dict[str, list[dict]]:
     """The labelled seed set: conversations, assistant messages and user messages."""
     names = ("conversations", "assistant_messages", "user_messages")
     return {n: [json.loads(line) for line in (seed_dir / f"{n}.jsonl").read_text().splitlines() if line.strip()]
             for n in names}
 
 
-def seed_version(seed_dir: Path, encoder: str, seed: int, c: float) -> str:
+def seed_version(seed_dir: Traversable, encoder: str, seed: int, c: float) -> str:
     """A version that changes whenever the seed data, encoder or training settings change."""
     digest = hashlib.sha256(f"{encoder}|{seed}|{c}|heads-v1".encode())
-    for path in sorted(seed_dir.glob("*.jsonl")):
+    for path in sorted((p for p in seed_dir.iterdir() if p.name.endswith(".jsonl")), key=lambda p: p.name):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
@@ -142,7 +147,7 @@ class TrainingSet:
         return counts
 
 
-def seed_training_set(encode_fn: Callable[[list[str]], np.ndarray], seed_dir: Path = SEED_DIR) -> TrainingSet:
+def seed_training_set(encode_fn: Callable[[list[str]], np.ndarray], seed_dir: Traversable = SEED_DIR) -> TrainingSet:
     """The hand-written seed set, embedded with encode_fn."""
     data = read_seed(seed_dir)
     convs, assistant, user = data["conversations"], data["assistant_messages"], data["user_messages"]
