@@ -14,7 +14,9 @@ export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN)/python)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: venv jars dist run test clean
+AIRFLOW_VENV := .venv-airflow
+
+.PHONY: venv jars dist airflow run test clean
 
 $(VENV)/.installed: requirements.txt setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,11 +45,21 @@ dist: venv
 	$(BIN)/python -m pip wheel -q --no-deps --no-build-isolation -w $(DIST) .
 	cp $(DIST)/affective-*-py3-none-any.whl $(DIST)/affective.zip
 
+# Airflow has a virtualenv of its own: its dependencies and the pipeline's pinned set do not pass
+# one `pip check` together. The test that loads the DAG runs Airflow from here.
+$(AIRFLOW_VENV)/.installed: conf/airflow/requirements.txt
+	test -x $(AIRFLOW_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install -q --upgrade pip
+	$(AIRFLOW_VENV)/bin/python -m pip install -q -r conf/airflow/requirements.txt
+	touch $@
+
+airflow: $(AIRFLOW_VENV)/.installed
+
 run: jars
 	$(BIN)/affective synth --n $(N) --out $(DATA) --seed $(SEED)
 	$(BIN)/affective run --profile local --input $(DATA)/conversations --output $(OUT)
 
-test: jars
+test: jars airflow
 	$(BIN)/python -m pytest
 
 clean:
