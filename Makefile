@@ -45,8 +45,8 @@ dist: venv
 	$(BIN)/python -m pip wheel -q --no-deps --no-build-isolation -w $(DIST) .
 	cp $(DIST)/affective-*-py3-none-any.whl $(DIST)/affective.zip
 
-# Airflow has a virtualenv of its own: its dependencies and the pipeline's pinned set do not pass
-# one `pip check` together. The test that loads the DAG runs Airflow from here.
+# Airflow has a virtualenv of its own, so its many dependencies never move the pipeline's pinned set
+# (which `make venv` checks with pip check). The test that loads the DAG runs Airflow from here.
 $(AIRFLOW_VENV)/.installed: conf/airflow/requirements.txt
 	test -x $(AIRFLOW_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
 	$(AIRFLOW_VENV)/bin/python -m pip install -q --upgrade pip
