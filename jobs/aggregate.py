@@ -143,19 +143,31 @@ def sentiment_shift(labels: DataFrame, sentiment: DataFrame, *, spark: SparkSess
     shifts = conversation_shift(sentiment, min_user_messages=agg["shift_min_user_messages"],
                                 edge=agg["shift_edge_messages"])
     rows = segments(labels.select("conversation_id", "user_id", "use", "categories")).join(shifts, "conversation_id")
-    point = rows.groupBy("segment").agg(
+    return shift_by(rows, ["segment"], spark=spark, agg=agg)
+
+
+def shift_by(rows: DataFrame, keys: list[str], *, spark: SparkSession, agg: dict[str, Any]) -> DataFrame:
+    """Per group of `keys`: conversations, users, mean start, end and shift, and the bootstrap interval.
+
+    Args:
+        rows: one row per conversation and group, with `conversation_id`, `user_id`, `start`, `end`, `shift`.
+        keys: the grouping columns.
+        spark: the session (for the replicate numbers).
+        agg: the `aggregate` config (replicates, seed, confidence).
+    """
+    point = rows.groupBy(*keys).agg(
         F.count("*").alias("conversations"), F.countDistinct("user_id").alias("users"),
         F.avg("start").alias("mean_start"), F.avg("end").alias("mean_end"), F.avg("shift").alias("mean_shift"))
     alpha = 1 - agg["confidence"]
     replicates = spark.range(agg["bootstrap_replicates"]).withColumnRenamed("id", "replicate")
-    weighted = rows.select("segment", "conversation_id", "shift").crossJoin(replicates).withColumn(
+    weighted = rows.select(*keys, "conversation_id", "shift").crossJoin(replicates).withColumn(
         "w", _poisson_weight(F.col("conversation_id"), F.col("replicate"), agg["bootstrap_seed"]))
-    means = weighted.groupBy("segment", "replicate").agg(
+    means = weighted.groupBy(*keys, "replicate").agg(
         F.try_divide(F.sum(F.col("w") * F.col("shift")), F.sum("w")).alias("mean"))
-    interval = means.where(F.col("mean").isNotNull()).groupBy("segment").agg(
+    interval = means.where(F.col("mean").isNotNull()).groupBy(*keys).agg(
         F.percentile("mean", F.array(F.lit(alpha / 2), F.lit(1 - alpha / 2))).alias("ci"))
-    return point.join(interval, "segment", "left").select(
-        "segment", "conversations", "users", "mean_start", "mean_end", "mean_shift",
+    return point.join(interval, keys, "left").select(
+        *keys, "conversations", "users", "mean_start", "mean_end", "mean_shift",
         F.col("ci")[0].alias("ci_low"), F.col("ci")[1].alias("ci_high"))
 
 
@@ -205,9 +217,24 @@ def run_aggregate(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str,
         stats[f"{name}_suppressed"] = suppressed.count()
         suppressed_rows.append((name, stats[f"{name}_suppressed"]))
         df.unpersist()
-    counts = spark.createDataFrame(suppressed_rows, "table_name string, suppressed_rows long")
-    overwrite_table(stamp(counts, model_version=model_version, run_id=run_id), tables["suppressed"])
+    write_suppressed_counts(spark, suppressed_rows, tables["suppressed"], model_version=model_version, run_id=run_id)
     return stats
+
+
+def write_suppressed_counts(spark: SparkSession, counts: list[tuple[str, int]], path: str, *, model_version: str,
+                            run_id: str) -> None:
+    """Replace the suppressed-row counts of these tables only (one commit), keeping other stages' counts."""
+    from delta.tables import DeltaTable
+
+    from jobs.session import overwrite_table
+
+    df = stamp(spark.createDataFrame(counts, "table_name string, suppressed_rows long"),
+               model_version=model_version, run_id=run_id)
+    if not DeltaTable.isDeltaTable(spark, path):
+        overwrite_table(df, path)
+        return
+    names = ", ".join(f"'{name}'" for name, _ in counts)
+    df.write.format("delta").mode("overwrite").option("replaceWhere", f"table_name IN ({names})").save(path)
 
 
 main = stage_main("aggregate")

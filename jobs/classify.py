@@ -2,9 +2,11 @@
 
     python -m jobs.classify --profile local --output out/
 
-Reads bronze `conversations`, labels only conversations not yet labelled by the model version in use,
-and MERGEs into `conversation_labels` (one row per conversation and model version) and
-`message_sentiment` (one row per scored user message and model version). Every row names its model.
+Reads bronze `conversations`, labels only conversations not yet labelled by the model version in use
+(all of them with `--reprocess`, replacing their rows), and MERGEs into `conversation_labels` (one row
+per conversation and model version) and `message_sentiment` (one row per scored user message and model
+version). Every row names its model. A new model version is rolled out over old data by running
+classify with it: it labels every conversation that version has not labelled.
 A conversation that a configured model fails on, even alone in a batch, goes to `classify_quarantine`
 with the reasons instead of failing the job.
 """
@@ -114,29 +116,25 @@ def run_classify(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, 
     """Label new bronze conversations into the silver tables; return rows in and out."""
     from delta.tables import DeltaTable
 
-    from jobs.session import merge_new_rows, progress, read_table, step
+    from jobs.session import materialize, merge_new_rows, progress, read_table, remove_path, step
 
     conversations = read_table(spark, tables["conversations"])
     labels_path = tables["conversation_labels"]
     existing = read_table(spark, labels_path) if DeltaTable.isDeltaTable(spark, labels_path) else None
-    todo = unlabelled(conversations, existing, heads.version)
+    reprocess = cfg["classify"]["reprocess"]  # label every conversation again and replace its rows
+    todo = conversations if reprocess else unlabelled(conversations, existing, heads.version)
     with step(spark, "select conversations to label"):
         n_todo = todo.count()
+    staging = f"{tables['classify_staging']}/{run_id}"
     with progress(spark, "classify: conversations labelled", n_todo) as done:
-        classified = (
-            spread(todo, n_todo, cfg["classify"]["conversations_per_task"])
-            .transform(lambda df: apply_classifier(df, heads, udfs.settings_from_config(cfg), scorers, done))
-            .transform(lambda df: stamp(df, model_name=cfg["model"]["name"], model_version=heads.version,
-                                        run_id=run_id))
-            .persist()
-        )
-        try:
-            with step(spark, f"label {n_todo:,} conversations"):
-                n_classified = classified.count()
-        except BaseException:
-            classified.unpersist()
-            raise
+        with step(spark, f"label {n_todo:,} conversations"):
+            classified = materialize(
+                spread(todo, n_todo, cfg["classify"]["conversations_per_task"])
+                .transform(lambda df: apply_classifier(df, heads, udfs.settings_from_config(cfg), scorers, done))
+                .transform(lambda df: stamp(df, model_name=cfg["model"]["name"], model_version=heads.version,
+                                            run_id=run_id)), staging)
     try:
+        n_classified = classified.count()
         failures = classify_failures(classified)
         n_failed = failures.count()
         if n_failed:
@@ -144,12 +142,12 @@ def run_classify(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, 
         sentiment = message_sentiment(classified)
         n_messages = sentiment.count()
         merge_new_rows(spark, sentiment, tables["message_sentiment"],
-                       ["conversation_id", "message_index", "model_version"])
-        # Labels last: `classified` was selected against this table, so writing it re-plans anything
-        # derived from `classified`; and a run that dies before this line is simply redone.
-        merge_new_rows(spark, conversation_labels(classified), labels_path, ["conversation_id", "model_version"])
+                       ["conversation_id", "message_index", "model_version"], update=reprocess)
+        # Labels last: a run that dies before this write finds these conversations unlabelled and redoes them.
+        merge_new_rows(spark, conversation_labels(classified), labels_path, ["conversation_id", "model_version"],
+                       update=reprocess)
     finally:
-        classified.unpersist()
+        remove_path(spark, staging)
     stats = {"conversations_classified": n_classified - n_failed, "conversations_quarantined": n_failed,
              "messages_scored": n_messages}
     logger.info("classify: %s", stats)

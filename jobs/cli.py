@@ -1,4 +1,4 @@
-"""The `affective` command: `affective run | synth | ingest | classify | aggregate | report | validate | train`.
+"""The `affective` command: `affective run | synth | ingest | classify | aggregate | topics | report | validate | train`.
 
     affective synth --n 3000 --out data/ --seed 42
     affective run --profile local --input data/conversations --output out/
@@ -17,10 +17,11 @@ from jobs.config import ConfigError, load_config
 logger = logging.getLogger("affective")
 
 STAGE_COMMANDS = {
-    "run": ("ingest", "classify", "aggregate", "report"),
+    "run": ("ingest", "classify", "aggregate", "topics", "report"),
     "ingest": ("ingest",),
     "classify": ("classify",),
     "aggregate": ("aggregate",),
+    "topics": ("topics",),
     "report": ("report",),
     # Validation feeds the error-corrected shares, so gold and report are refreshed after it.
     "validate": ("validate", "aggregate", "report"),
@@ -38,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("--input", required=True, help="JSONL file or folder, Parquet or Delta")
         if "validate" in stages or "train" in stages:
             sub.add_argument("--labels", required=True, help="human labels: JSONL file or folder")
+        if "classify" in stages:
+            sub.add_argument("--reprocess", action="store_true",
+                             help="label every conversation again, not only those new to the model version")
         sub.add_argument("--output", required=True, help="folder for tables, report, models and mlflow.db")
         sub.add_argument("--profile", choices=("local", "cluster"), help="config profile over conf/default.yaml")
         sub.add_argument("--config", help="YAML file overriding the profile")
@@ -57,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         return synth.main(argv[1:]) or 0
     args = _parser().parse_args(argv)
     try:
-        cfg = load_config(args.profile, args.config, args.set)
+        cfg = load_config(args.profile, args.config,
+                          [*args.set, *(["classify.reprocess=true"] if getattr(args, "reprocess", False) else [])])
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2

@@ -129,6 +129,9 @@ def _validate(cfg: dict[str, Any]) -> None:
         "aggregate.bootstrap_replicates": cfg["aggregate"]["bootstrap_replicates"] >= 50,
         "aggregate.confidence": 0.5 < cfg["aggregate"]["confidence"] < 1,
         "spark.arrow_batch_rows": cfg["spark"]["arrow_batch_rows"] >= 1,
+        **{f"topics.{key}": cfg["topics"][key] >= low for key, low in (
+            ("fine_k", 0), ("coarse_k", 0), ("conversations_per_fine_cluster", 1), ("fine_clusters_per_coarse", 1),
+            ("max_k", 2), ("max_iter", 1), ("max_conversations_per_user", 1), ("terms", 1))},
         **{f"model.backends.{task}.type": spec["type"] in ("embedded", "hf-classifier", "hf-zero-shot")
            for task, spec in cfg["model"]["backends"].items()},
     }

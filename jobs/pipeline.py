@@ -1,4 +1,4 @@
-"""The stages wired together: context, MLflow tracking and the order ingest -> classify -> aggregate -> report.
+"""The stages wired together: context, MLflow tracking and the order ingest -> classify -> aggregate -> topics -> report.
 
 One MLflow run per invocation, a nested run per stage. Params: the resolved config, model version,
 input path and the Delta version of every table written; metrics: rows in, out and quarantined per
@@ -130,6 +130,13 @@ def _aggregate(ctx: Context) -> dict[str, float]:
                          run_id=ctx.run_id)
 
 
+def _topics(ctx: Context) -> dict[str, float]:
+    from jobs.topics import run_topics
+
+    return run_topics(ctx.spark, tables=ctx.tables, cfg=ctx.cfg, model_version=_heads(ctx).version,
+                      run_id=ctx.run_id)
+
+
 def _report(ctx: Context) -> dict[str, float]:
     from jobs.report import read_gold, write_report
 
@@ -178,7 +185,7 @@ def _train(ctx: Context) -> dict[str, float]:
 
 
 STAGE_FUNCTIONS: dict[str, Callable[[Context], dict[str, float]]] = {
-    "ingest": _ingest, "classify": _classify, "aggregate": _aggregate, "report": _report, "validate": _validate,
+    "ingest": _ingest, "classify": _classify, "aggregate": _aggregate, "topics": _topics, "report": _report, "validate": _validate,
     "train": _train}
 
 
@@ -194,7 +201,9 @@ def run_stages(ctx: Context, stages: tuple[str, ...]) -> dict[str, dict[str, flo
         mlflow.log_params({f"config.{k}": str(v)[:500] for k, v in flatten(shown).items()})
         mlflow.log_text(yaml.safe_dump(shown, sort_keys=False), "config/resolved.yaml")
         for stage in stages:
-            with mlflow.start_run(run_name=stage, nested=True):
+            # Re-running a run id (same command) rewrites no table that its stage already wrote.
+            with mlflow.start_run(run_name=stage, nested=True), \
+                    session.idempotent_writes(ctx.spark, f"affective {'+'.join(stages)}/{stage}/{ctx.run_id}"):
                 session.describe_stage(ctx.spark, stage, ctx.run_id)
                 started = time.perf_counter()
                 metrics = STAGE_FUNCTIONS[stage](ctx)

@@ -18,6 +18,8 @@ import pandas as pd
 from jobs.cli import stage_main
 
 REPORT_TABLES = ("prevalence", "pushback", "pushback_reasons", "referral", "sentiment_shift", "suppressed")
+TOPIC_TABLES = ("topic_clusters", "topic_hierarchy", "topic_drift", "user_affective_share")
+SHARE_ORDER = ["0", "(0, 0.25]", "(0.25, 0.5]", "(0.5, 0.75]", "(0.75, 1)", "1"]
 SEGMENT_ORDER = ["all", "affective", "interpersonal_advice", "coaching", "counseling", "companionship",
                  "romantic_roleplay"]
 
@@ -27,30 +29,90 @@ def _ordered(df: pd.DataFrame, column: str) -> pd.DataFrame:
     return df.assign(_r=df[column].map(lambda s: rank.get(s, 99))).sort_values(["_r", column]).drop(columns="_r")
 
 
-def _bar_with_interval(df: pd.DataFrame, label: str, value: str, title: str, xlabel: str, path: Path) -> Path:
+def _figure(rows: int):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 0.45 * max(len(df), 2) + 1.2))
-    if len(df):
-        errors = [(df[value] - df["ci_low"]).clip(lower=0), (df["ci_high"] - df[value]).clip(lower=0)]
-        ax.barh(df[label], df[value], xerr=errors, color="#4C72B0", capsize=3)
-        ax.invert_yaxis()
-    else:
+    return plt, *plt.subplots(figsize=(7, 0.45 * max(rows, 2) + 1.6))
+
+
+def _save(plt, fig, ax, empty: bool, path: Path) -> Path:
+    if empty:
         ax.text(0.5, 0.5, "no row passed the release thresholds", ha="center", va="center", transform=ax.transAxes)
-    ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 
 
+def _bar_with_interval(df: pd.DataFrame, label: str, value: str, title: str, xlabel: str, path: Path) -> Path:
+    plt, fig, ax = _figure(len(df))
+    if len(df):
+        errors = [(df[value] - df["ci_low"]).clip(lower=0), (df["ci_high"] - df[value]).clip(lower=0)]
+        ax.barh(df[label], df[value], xerr=errors, color="#4C72B0", capsize=3)
+        ax.invert_yaxis()
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    return _save(plt, fig, ax, not len(df), path)
+
+
+def topic_map(clusters: pd.DataFrame, path: Path, scope: str = "affective") -> Path:
+    """Released fine clusters of a scope on the 2-D PCA map of their centroids, sized by conversations."""
+    fine = clusters[(clusters["scope"] == scope) & (clusters["level"] == "fine")] if len(clusters) else clusters
+    plt, fig, ax = _figure(10)
+    if len(fine):
+        ax.scatter(fine["x"], fine["y"], s=20 + 400 * fine["conversations"] / fine["conversations"].max(),
+                   alpha=0.5, color="#4C72B0")
+        for row in fine.itertuples():
+            ax.annotate(row.name, (row.x, row.y), fontsize=7, ha="center")
+    ax.set_title(f"Topic map, {scope} conversations (PCA of cluster centroids)")
+    return _save(plt, fig, ax, not len(fine), path)
+
+
+def drift_plot(drift: pd.DataFrame, path: Path) -> Path:
+    """Released window-to-window transitions of long conversations."""
+    rows = drift.sort_values("conversations", ascending=False).head(15) if len(drift) else drift
+    plt, fig, ax = _figure(len(rows))
+    if len(rows):
+        ax.barh(rows["from_state"] + " -> " + rows["to_state"], rows["conversations"], color="#55A868")
+        ax.invert_yaxis()
+    ax.set_title("Long conversations: category transitions between windows")
+    ax.set_xlabel("conversations")
+    return _save(plt, fig, ax, not len(rows), path)
+
+
+def user_share_plot(shares: pd.DataFrame, path: Path) -> Path:
+    """Users by the affective share of their week's conversations, summed over released weeks."""
+    totals = (shares.groupby("affective_share")["users"].sum().reindex(SHARE_ORDER).dropna()
+              if len(shares) else pd.Series(dtype=float))
+    plt, fig, ax = _figure(len(totals))
+    if len(totals):
+        ax.bar(totals.index, totals.values, color="#C44E52")
+    ax.set_title("Users by weekly affective share (released user-weeks)")
+    ax.set_ylabel("user-weeks")
+    return _save(plt, fig, ax, not len(totals), path)
+
+
+def topic_tree(clusters: pd.DataFrame, scope: str = "affective") -> str:
+    """The released hierarchy of a scope as nested <details>: coarse clusters, each opening on its fine ones."""
+    if not len(clusters) or not (clusters["scope"] == scope).any():
+        return "<p><em>No released topic cluster.</em></p>"
+    mine = clusters[clusters["scope"] == scope]
+    items = []
+    for coarse in mine[mine["level"] == "coarse"].sort_values("conversations", ascending=False).itertuples():
+        children = mine[(mine["level"] == "fine") & (mine["parent"] == coarse.cluster)]
+        inner = "".join(f"<li>{html.escape(c.name)} ({c.conversations} conversations, {c.users} users)</li>"
+                        for c in children.sort_values("conversations", ascending=False).itertuples())
+        items.append(f"<details><summary>{html.escape(coarse.name)} ({coarse.conversations} conversations, "
+                     f"{coarse.users} users)</summary><ul>{inner}</ul></details>")
+    return "".join(items)
+
+
 def draw_plots(gold: dict[str, pd.DataFrame], out_dir: Path) -> dict[str, Path]:
-    """The three plots of the study: prevalence, pushback by segment, sentiment shift; PNG files."""
+    """The study's plots (prevalence, pushback by segment, sentiment shift) and the topic views; PNG files."""
     prevalence = gold["prevalence"]
     shares = prevalence[prevalence["population"] == "all conversations"].sort_values("share", ascending=False)
     return {
@@ -62,7 +124,16 @@ def draw_plots(gold: dict[str, pd.DataFrame], out_dir: Path) -> dict[str, Path]:
             _ordered(gold["sentiment_shift"], "segment"), "segment", "mean_shift",
             "Sentiment shift, last 3 minus first 3 user messages (95 % bootstrap)",
             "mean shift on [-1, 1]", out_dir / "sentiment_shift.png"),
+        "topic_map": topic_map(gold["topic_clusters"], out_dir / "topic_map.png"),
+        "drift": drift_plot(gold["topic_drift"], out_dir / "drift.png"),
+        "user_share": user_share_plot(gold["user_affective_share"], out_dir / "user_share.png"),
     }
+
+
+def _topic_columns(clusters: pd.DataFrame) -> pd.DataFrame:
+    keep = ["scope", "level", "cluster", "parent", "name", "conversations", "users", "pushback_rate",
+            "referral_rate", "mean_shift", "shift_ci_low", "shift_ci_high"]
+    return clusters[keep] if len(clusters) else clusters
 
 
 def _table_html(df: pd.DataFrame) -> str:
@@ -85,6 +156,11 @@ def render_html(gold: dict[str, pd.DataFrame], plots: dict[str, Path], meta: dic
          + _table_html(gold["pushback_reasons"])),
         ("Referral to professionals", _table_html(gold["referral"])),
         ("Sentiment shift", img("sentiment_shift") + _table_html(gold["sentiment_shift"])),
+        ("Topics", "<p>Affective conversations; open a topic to see its finer ones. Names use only terms "
+         "written in the cluster by enough distinct users.</p>" + topic_tree(gold["topic_clusters"])
+         + img("topic_map") + _table_html(_topic_columns(gold["topic_clusters"]))),
+        ("Long conversations", img("drift") + _table_html(gold["topic_drift"])),
+        ("Users over time", img("user_share") + _table_html(gold["user_affective_share"])),
         ("Suppressed rows", "<p>Rows under the release thresholds are counted here and never shown.</p>"
          + _table_html(gold["suppressed"])),
     ]
@@ -110,7 +186,13 @@ def read_gold(spark, tables: dict[str, str]) -> dict[str, pd.DataFrame]:
     """The released gold tables as pandas (they are aggregates, a few rows each)."""
     from jobs.session import read_table
 
-    return {name: read_table(spark, tables[name]).toPandas() for name in REPORT_TABLES}
+    from delta.tables import DeltaTable
+
+    gold = {name: read_table(spark, tables[name]).toPandas() for name in REPORT_TABLES}
+    for name in TOPIC_TABLES:  # absent until the topics stage has run
+        exists = DeltaTable.isDeltaTable(spark, tables[name])
+        gold[name] = read_table(spark, tables[name]).toPandas() if exists else pd.DataFrame()
+    return gold
 
 
 main = stage_main("report")

@@ -29,6 +29,9 @@ LOCAL_CONF = {
     "spark.databricks.delta.snapshotPartitions": "2",
     # Keeps the pseudonym key and tokens out of the UI, event logs and error messages.
     "spark.redaction.regex": "(?i)secret|password|token|access[.]key|pseudonym",
+    # Plans, explain output and event logs show e-mail addresses and long digit runs (cards, phone
+    # numbers) as *********(redacted), should a literal from the data ever reach a plan.
+    "spark.redaction.string.regex": r"(?i)[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+|\+?\d(?:[ -]?\d){8,}",
     # One torch thread per Python worker: Spark already runs one worker per core.
     "spark.executorEnv.OMP_NUM_THREADS": "1",
     "spark.executorEnv.TOKENIZERS_PARALLELISM": "false",
@@ -156,23 +159,72 @@ def commit_metadata(spark: SparkSession, run_id: str) -> Iterator[None]:
         spark.conf.unset(key)
 
 
-def merge_new_rows(spark: SparkSession, df: DataFrame, path: str, keys: list[str]) -> None:
-    """Insert the rows of df whose keys are not yet in the Delta table at path (created if absent).
+TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
+TXN_VERSION = "spark.databricks.delta.write.txnVersion"
+
+
+@contextlib.contextmanager
+def idempotent_writes(spark: SparkSession, app_id: str) -> Iterator[None]:
+    """Make each Delta write in the block a no-op on a table that a block with this app id already wrote.
+
+    Delta records (app id, version 0) in the commit; a repeat of the block (the same command, stage and
+    run id: a re-run after a crash, or by mistake) skips the tables it wrote and writes only those it had
+    not reached. So a block writes each table at most once (`merge_new_rows` creates tables outside it).
+    """
+    spark.conf.set(TXN_APP_ID, app_id)
+    spark.conf.set(TXN_VERSION, "0")
+    try:
+        yield
+    finally:
+        spark.conf.unset(TXN_APP_ID)
+        spark.conf.unset(TXN_VERSION)
+
+
+@contextlib.contextmanager
+def _outside_transaction(spark: SparkSession) -> Iterator[None]:
+    saved = {key: spark.conf.get(key, None) for key in (TXN_APP_ID, TXN_VERSION)}
+    for key in saved:
+        spark.conf.unset(key)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is not None:
+                spark.conf.set(key, value)
+
+
+def merge_new_rows(spark: SparkSession, df: DataFrame, path: str, keys: list[str], *, update: bool = False) -> None:
+    """Insert the rows of df whose keys are not yet in the Delta table at path (created if absent);
+    with update, also replace the rows whose keys are there.
 
     Re-running the same input therefore adds nothing: the write is idempotent on the keys.
     """
     from delta.tables import DeltaTable
 
     with step(spark, f"merge new rows into {Path(path).name}"):
-        DeltaTable.createIfNotExists(spark).location(path).addColumns(df.schema).execute()
+        with _outside_transaction(spark):  # creating is idempotent itself and must not use up the app id
+            DeltaTable.createIfNotExists(spark).location(path).addColumns(df.schema).execute()
         condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
-        (
-            DeltaTable.forPath(spark, path)
-            .alias("t")
-            .merge(df.alias("s"), condition)
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
+        merge = DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition)
+        (merge.whenMatchedUpdateAll() if update else merge).whenNotMatchedInsertAll().execute()
+
+
+def materialize(df: DataFrame, path: str) -> DataFrame:
+    """Write df once to a scratch Delta table at path and read it back.
+
+    For results that are expensive to compute (model output) and read by several writes: Delta MERGE
+    plans its source again instead of reading a cached DataFrame, which would run the model once per MERGE.
+    """
+    with step(df.sparkSession, f"write {Path(path).name}"), _outside_transaction(df.sparkSession):
+        df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+    return read_table(df.sparkSession, path)
+
+
+def remove_path(spark: SparkSession, path: str) -> None:
+    """Delete a folder on any Hadoop file system (local, HDFS, S3, ABFS, DBFS)."""
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(hadoop_path, True)
 
 
 def overwrite_table(df: DataFrame, path: str) -> None:
@@ -183,6 +235,31 @@ def overwrite_table(df: DataFrame, path: str) -> None:
 
 def read_table(spark: SparkSession, path: str) -> DataFrame:
     return spark.read.format("delta").load(path)
+
+
+GOLD_TABLES = ("prevalence", "pushback", "pushback_reasons", "referral", "sentiment_shift", "suppressed",
+               "topic_clusters", "topic_hierarchy", "topic_drift", "user_affective_share")
+
+
+def register_gold_views(spark: SparkSession, tables: dict[str, str], names: dict[str, str]) -> list[str]:
+    """A temporary view per gold table that exists, named as the table (`SELECT * FROM topic_clusters`).
+
+    Args:
+        spark: the session the views are registered on.
+        tables: config name -> table path.
+        names: config name -> table name (the `tables` section of the config).
+
+    Returns:
+        The view names registered.
+    """
+    from delta.tables import DeltaTable
+
+    views = []
+    for key in GOLD_TABLES:
+        if DeltaTable.isDeltaTable(spark, tables[key]):
+            read_table(spark, tables[key]).createOrReplaceTempView(names[key])
+            views.append(names[key])
+    return views
 
 
 def table_version(spark: SparkSession, path: str) -> int:

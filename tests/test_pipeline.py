@@ -25,7 +25,8 @@ MALFORMED = {
                                  "messages": [{"role": "user", "content": "hi"}]}),
 }
 TABLES = ("conversations", "conversation_labels", "message_sentiment", "prevalence", "pushback",
-          "pushback_reasons", "referral", "sentiment_shift", "suppressed_rows")
+          "pushback_reasons", "referral", "sentiment_shift", "suppressed_rows", "conversation_topics",
+          "topic_clusters", "topic_hierarchy", "topic_drift", "user_affective_share")
 SILVER_GOLD = TABLES[1:]
 
 
@@ -37,7 +38,9 @@ def run(spark, tmp_path_factory):
     (inputs / "malformed.jsonl").write_text("\n".join(MALFORMED.values()) + "\n" + _duplicate_of_first(inputs))
     args = ["run", "--profile", "local", "--input", str(inputs), "--output", str(root / "out"),
             "--set", f"paths.state={root / 'state'}", "--set", "aggregate.bootstrap_replicates=100",
-            "--set", "privacy.min_users=20", "--set", "privacy.min_conversations=30"]
+            "--set", "privacy.min_users=20", "--set", "privacy.min_conversations=30",
+            # ~120 affective conversations: two topics of ~60 each can pass these thresholds.
+            "--set", "topics.fine_k=2", "--set", "topics.coarse_k=2"]
     assert affective([*args, "--run-id", "first"]) == 0
     counts_first = {t: spark.read.format("delta").load(str(root / "out" / "tables" / t)).count() for t in SILVER_GOLD}
     assert affective([*args, "--run-id", "second"]) == 0
@@ -117,6 +120,16 @@ def test_gold_rows_meet_the_thresholds_and_some_are_suppressed(spark, run):
     assert _table(spark, root, "prevalence").where("measure = 'affective'").count() == 1
 
 
+def test_released_topic_clusters_meet_the_thresholds_and_name_no_planted_data(spark, run):
+    root, _ = run
+    clusters = _table(spark, root, "topic_clusters").collect()
+    assert clusters and all(r["users"] >= 20 and r["conversations"] >= 30 for r in clusters)
+    assert {r["scope"] for r in clusters} >= {"affective"}
+    topics = _table(spark, root, "conversation_topics").where("scope = 'affective'")
+    labelled = _table(spark, root, "conversation_labels").where("use = 'affective'")
+    assert topics.count() == labelled.count()  # every affective conversation has a topic
+
+
 def test_tables_are_delta_with_run_ids_in_history_and_readable_by_deltalake(spark, run):
     root, _ = run
     for name in TABLES:
@@ -143,7 +156,7 @@ def test_mlflow_run_holds_metrics_params_and_the_report(run):
     assert data.params["config.privacy.min_users"] == "20"
     children = {r.data.tags["mlflow.runName"]: r for r in client.search_runs(
         parents[0].info.experiment_id, f"tags.mlflow.parentRunId = '{parents[0].info.run_id}'")}
-    assert set(children) == {"ingest", "classify", "aggregate", "report"}
+    assert set(children) == {"ingest", "classify", "aggregate", "topics", "report"}
     assert children["classify"].data.params["model_version"]
     artifacts = [a.path for a in client.list_artifacts(parents[0].info.run_id, "report")]
     assert "report/index.html" in artifacts
@@ -160,6 +173,8 @@ def test_notebook_opens_the_gold_tables_and_draws_the_figures(run, monkeypatch):
                    resources={"metadata": {"path": str(Path(__file__).parents[1])}}).execute()
     figures = notebook.cells[3].outputs[-1]["data"]["text/plain"]
     assert "'prevalence': 0" not in figures and "'prevalence'" in figures
+    topics = notebook.cells[-1].outputs[-1]["data"]["text/plain"]
+    assert "'clusters': 0" not in topics and "'fine_affective'" in topics
 
 
 def test_validation_scores_every_task_and_corrects_the_affective_share(spark, run):

@@ -22,14 +22,30 @@ def _gold(empty_shift: bool = False):
                                    "referral_conversations": 12, "rate": 0.012, "ci_low": 0.007, "ci_high": 0.02}]),
         "sentiment_shift": shift.iloc[0:0] if empty_shift else shift,
         "suppressed": pd.DataFrame([{"table_name": "pushback", "suppressed_rows": 4}]),
+        "topic_clusters": pd.DataFrame([
+            _cluster("coarse", 0, None, "grief / funeral / loss", 60, 40, 0.0, 0.0),
+            _cluster("fine", 1, 0, "funeral / grandmother", 35, 25, -1.0, 0.5),
+            _cluster("fine", 2, 0, "loss / pet", 25, 20, 1.0, -0.5)]),
+        "topic_hierarchy": pd.DataFrame(),
+        "topic_drift": pd.DataFrame([{"from_state": "coaching", "to_state": "companionship", "conversations": 12,
+                                      "users": 11}]),
+        "user_affective_share": pd.DataFrame([{"week": "2026-01-05", "affective_share": "0", "users": 80,
+                                               "conversations": 200}]),
     }
 
 
-def test_report_is_one_self_contained_page_with_three_plots(tmp_path):
+def _cluster(level, cluster, parent, name, conversations, users, x, y):
+    return {"scope": "affective", "level": level, "cluster": cluster, "parent": parent, "name": name,
+            "conversations": conversations, "users": users, "pushback_rate": 0.1, "referral_rate": 0.05,
+            "mean_shift": 0.1, "shift_ci_low": 0.0, "shift_ci_high": 0.2, "x": x, "y": y}
+
+
+def test_report_is_one_self_contained_page_with_every_plot(tmp_path):
     paths = write_report(_gold(), tmp_path / "report", {"run id": "r1"})
     page = paths["index"].read_text()
-    assert page.count("data:image/png;base64,") == 3
-    assert all(paths[name].stat().st_size > 1000 for name in ("prevalence", "pushback", "sentiment_shift"))
+    plots = ("prevalence", "pushback", "sentiment_shift", "topic_map", "drift", "user_share")
+    assert page.count("data:image/png;base64,") == len(plots)
+    assert all(paths[name].stat().st_size > 1000 for name in plots)
     assert "0.0290" in page and "suppressed_rows" in page and "r1" in page
     assert "No row passed the release thresholds" in page  # the empty reasons table
 
@@ -42,3 +58,17 @@ def test_report_survives_a_table_with_no_released_rows(tmp_path):
 def test_headline_metrics_take_all_conversation_shares_rates_and_shift():
     assert headline_metrics(_gold()) == {
         "share.affective": 0.029, "pushback.all": 0.03, "referral.all": 0.012, "sentiment_shift.affective": 0.2}
+
+
+def test_topic_tree_opens_each_coarse_topic_on_its_fine_ones(tmp_path):
+    page = write_report(_gold(), tmp_path, {})["index"].read_text()
+    tree = page[page.index("<details>"):page.index("</details>")]
+    assert "grief / funeral / loss (60 conversations, 40 users)" in tree
+    assert tree.index("funeral / grandmother (35") < tree.index("loss / pet (25")  # larger first
+
+
+def test_report_without_topic_tables_says_so(tmp_path):
+    gold = {**_gold(), "topic_clusters": pd.DataFrame(), "topic_drift": pd.DataFrame(),
+            "user_affective_share": pd.DataFrame()}
+    page = write_report(gold, tmp_path, {})["index"].read_text()
+    assert "No released topic cluster." in page

@@ -1,0 +1,315 @@
+"""Topics (gold): privacy-preserving topic clusters, long-conversation drift and users over time.
+
+    python -m jobs.topics --profile local --output out/
+
+Clusters the conversation embeddings that the classify stage stored (no second encoder pass) with Spark
+MLlib k-means, per scope (all affective conversations, each category, long ones, ones with pushback):
+fine clusters, grouped into coarse ones by k-means over the fine centroids. Each cluster is named by
+class-based TF-IDF over the scrubbed user text, using only terms written in the cluster by at least
+`privacy.min_users` distinct users, so no placeholder and no string of fewer users can name it.
+
+Release: a cluster is released only with at least `privacy.min_users` users and
+`privacy.min_conversations` conversations, each user counting at most `topics.max_conversations_per_user`
+times per cluster. A group of siblings (coarse clusters of a scope, fine clusters of a coarse one) that
+suppresses any member also suppresses its smallest releasable one, so the parent's total minus the
+released rows always hides at least a releasable group; a suppressed coarse cluster hides its children.
+
+Tables: silver `conversation_topics` (each conversation's clusters; not for release) and gold
+`topic_clusters`, `topic_hierarchy`, `topic_drift` (window-to-window category transitions of long
+conversations) and `user_affective_share` (how many users have which weekly affective share).
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import sys
+from typing import Any
+
+import pyspark.sql.functions as F
+from pyspark.sql import DataFrame, SparkSession, Window
+
+from jobs.aggregate import conversation_shift, shift_by, stamp
+from jobs.cli import stage_main
+
+logger = logging.getLogger(__name__)
+
+CLUSTER_KEYS = ["scope", "level", "cluster"]
+# Scrubbed text carries typed placeholders such as [EMAIL]; they are removed before any term is counted.
+PLACEHOLDER = r"\[[A-Z_]+\]"
+SHARE_BUCKETS = [(0.0, "0"), (0.25, "(0, 0.25]"), (0.5, "(0.25, 0.5]"), (0.75, "(0.5, 0.75]"),
+                 (0.999999, "(0.75, 1)"), (1.0, "1")]
+
+
+def scoped(labels: DataFrame) -> DataFrame:
+    """One row per affective conversation and scope it falls in: affective, category:<c>, long, pushback."""
+    scopes = F.concat(
+        F.array(F.lit("affective")),
+        F.transform("categories", lambda c: F.concat(F.lit("category:"), c)),
+        F.when(F.col("is_long"), F.array(F.lit("long"))).otherwise(F.array().cast("array<string>")),
+        F.when(F.col("pushback"), F.array(F.lit("pushback"))).otherwise(F.array().cast("array<string>")),
+    )
+    return labels.where(F.col("use") == "affective").withColumn("scope", F.explode(scopes))
+
+
+def choose_k(n: int, configured: int, max_k: int, divisor: int) -> int:
+    """The configured k, or one grown with the data (about sqrt(n / divisor)), within [2, min(max_k, n - 1)]."""
+    k = configured or round(math.sqrt(n / divisor))
+    return max(2, min(k, max_k, n - 1))
+
+
+def fit_scope(rows: DataFrame, n: int, cfg: dict[str, Any]) -> tuple[DataFrame, list, list]:
+    """k-means on the executors for one scope's conversations; coarse k-means over the fine centroids.
+
+    Returns:
+        (assignments with `fine` and `coarse` cluster numbers, fine centroids, coarse centroids).
+    """
+    from pyspark.ml.clustering import KMeans
+    from pyspark.ml.functions import array_to_vector
+
+    t = cfg["topics"]
+    features = rows.withColumn("features", array_to_vector("embedding"))
+    fine_k = choose_k(n, t["fine_k"], t["max_k"], t["conversations_per_fine_cluster"])
+    fine = KMeans(k=fine_k, seed=t["seed"], maxIter=t["max_iter"], distanceMeasure="cosine",
+                  predictionCol="fine").fit(features)
+    fine_centres = [c.tolist() for c in fine.clusterCenters()]
+    spark = rows.sparkSession
+    centres = spark.createDataFrame([(i, c) for i, c in enumerate(fine_centres)], "fine int, centre array<double>")
+    coarse_k = choose_k(len(fine_centres), t["coarse_k"], t["max_k"], t["fine_clusters_per_coarse"])
+    coarse = KMeans(k=coarse_k, seed=t["seed"], maxIter=t["max_iter"], distanceMeasure="cosine",
+                    predictionCol="coarse").fit(centres.withColumn("features", array_to_vector("centre")))
+    parent = coarse.transform(centres.withColumn("features", array_to_vector("centre"))).select("fine", "coarse")
+    assigned = fine.transform(features).select(
+        "conversation_id", "user_id", "scope", "categories", "pushback", "pushback_reason", "referral", "fine"
+    ).join(F.broadcast(parent), "fine")
+    return assigned, fine_centres, [c.tolist() for c in coarse.clusterCenters()]
+
+
+def members(assigned: DataFrame, max_per_user: int) -> DataFrame:
+    """Conversations per cluster at both levels, each user counted at most `max_per_user` times per cluster."""
+    fine = assigned.select("*", F.lit("fine").alias("level"), F.col("fine").alias("cluster"),
+                           F.col("coarse").alias("parent"))
+    coarse = assigned.select("*", F.lit("coarse").alias("level"), F.col("coarse").alias("cluster"),
+                             F.lit(None).cast("int").alias("parent"))
+    # A deterministic pick (hash of the id), so reruns bound the same conversations.
+    by_user = Window.partitionBy(*CLUSTER_KEYS, "user_id").orderBy(F.xxhash64("conversation_id"), "conversation_id")
+    return (fine.unionByName(coarse).withColumn("_n", F.row_number().over(by_user))
+            .where(F.col("_n") <= max_per_user).drop("_n", "fine", "coarse"))
+
+
+def cluster_facts(clustered: DataFrame, sentiment: DataFrame, *, spark: SparkSession, cfg: dict[str, Any]) -> DataFrame:
+    """Per cluster: size, category mix, pushback rate and reason mix, referral rate and sentiment shift."""
+    base = clustered.groupBy(*CLUSTER_KEYS, "parent").agg(
+        F.count("*").alias("conversations"), F.countDistinct("user_id").alias("users"),
+        F.avg(F.col("pushback").cast("double")).alias("pushback_rate"),
+        F.avg(F.col("referral").cast("double")).alias("referral_rate"))
+    mix = (clustered.select(*CLUSTER_KEYS, F.explode("categories").alias("k")).groupBy(*CLUSTER_KEYS, "k").count()
+           .transform(lambda df: _share_map(df, base, "category_mix")))
+    reasons = (clustered.where("pushback").groupBy(*CLUSTER_KEYS, F.col("pushback_reason").alias("k")).count()
+               .transform(lambda df: _share_map(df, base, "pushback_reason_mix", denominator="pushback")))
+    agg = cfg["aggregate"]
+    shifts = conversation_shift(sentiment, min_user_messages=agg["shift_min_user_messages"],
+                                edge=agg["shift_edge_messages"])
+    shift = shift_by(clustered.join(shifts, "conversation_id"), CLUSTER_KEYS, spark=spark, agg=agg).select(
+        *CLUSTER_KEYS, F.col("conversations").alias("shift_conversations"), "mean_shift",
+        F.col("ci_low").alias("shift_ci_low"), F.col("ci_high").alias("shift_ci_high"))
+    return (base.join(mix, CLUSTER_KEYS, "left").join(reasons, CLUSTER_KEYS, "left").join(shift, CLUSTER_KEYS, "left")
+            .select(*CLUSTER_KEYS, "parent", "conversations", "users", "category_mix", "pushback_rate",
+                    "pushback_reason_mix", "referral_rate", "shift_conversations", "mean_shift", "shift_ci_low",
+                    "shift_ci_high"))
+
+
+def _share_map(counts: DataFrame, base: DataFrame, name: str, denominator: str = "") -> DataFrame:
+    """(cluster, k, count) -> (cluster, map k -> share of the cluster's conversations, or of its pushback ones)."""
+    total = F.sum("count").over(Window.partitionBy(*CLUSTER_KEYS)) if denominator else F.col("conversations")
+    shares = counts.where(F.col("k").isNotNull()).join(base.select(*CLUSTER_KEYS, "conversations"), CLUSTER_KEYS).withColumn("share",
+                                                                                                F.col("count") / total)
+    return shares.groupBy(*CLUSTER_KEYS).agg(F.map_from_entries(F.collect_list(F.struct("k", "share"))).alias(name))
+
+
+def user_terms(conversations: DataFrame) -> DataFrame:
+    """(conversation_id, term): words and two-word phrases of the scrubbed user messages, placeholders removed."""
+    from pyspark.ml.feature import NGram, StopWordsRemover
+
+    text = F.lower(F.regexp_replace(F.array_join(F.transform(
+        F.filter("messages", lambda m: m["role"] == "user"), lambda m: m["content"]), " "), PLACEHOLDER, " "))
+    words = conversations.select("conversation_id", F.split(text, r"[^\p{L}']+").alias("raw"))
+    words = words.withColumn("raw", F.filter("raw", lambda w: F.length(F.regexp_replace(w, "'", "")) >= 3))
+    words = StopWordsRemover(inputCol="raw", outputCol="words").transform(words)
+    phrases = NGram(n=2, inputCol="words", outputCol="phrases").transform(words)
+    return phrases.select("conversation_id", F.explode(F.concat("words", "phrases")).alias("term"))
+
+
+def cluster_terms(clustered: DataFrame, terms: DataFrame, *, min_users: int, top: int) -> DataFrame:
+    """Per cluster, its `top` terms by class-based TF-IDF among terms written there by >= min_users users."""
+    counted = (clustered.select(*CLUSTER_KEYS, "conversation_id", "user_id").join(terms, "conversation_id")
+               .groupBy(*CLUSTER_KEYS, "term").agg(F.count("*").alias("n"), F.countDistinct("user_id").alias("users"))
+               .where(F.col("users") >= min_users))
+    level = Window.partitionBy("scope", "level")
+    cluster = Window.partitionBy(*CLUSTER_KEYS)
+    scored = (counted
+              .withColumn("words_in_cluster", F.sum("n").over(cluster))
+              .withColumn("term_total", F.sum("n").over(Window.partitionBy("scope", "level", "term")))
+              .withColumn("mean_words", F.sum("n").over(level) / F.size(F.collect_set("cluster").over(level)))
+              .withColumn("score", F.col("n") / F.col("words_in_cluster")
+                          * F.log(1 + F.col("mean_words") / F.col("term_total"))))
+    ranked = scored.withColumn("rank", F.row_number().over(cluster.orderBy(F.desc("score"), "term")))
+    return ranked.where(F.col("rank") <= top).groupBy(*CLUSTER_KEYS).agg(
+        F.transform(F.array_sort(F.collect_list(F.struct("rank", "term"))), lambda r: r["term"]).alias("terms"))
+
+
+def releasable(facts: DataFrame, *, min_users: int, min_conversations: int) -> DataFrame:
+    """Add `released`: the thresholds, then complementary suppression within each group of siblings."""
+    ok = (F.col("users") >= min_users) & (F.col("conversations") >= min_conversations)
+    siblings = Window.partitionBy("scope", "level", "parent")
+    smallest_ok = Window.partitionBy("scope", "level", "parent", "ok").orderBy("conversations", "cluster")
+    flagged = (facts.withColumn("ok", ok)
+               .withColumn("any_failed", F.max((~F.col("ok")).cast("int")).over(siblings) == 1)
+               .withColumn("ok_rank", F.row_number().over(smallest_ok))
+               .withColumn("released", F.col("ok") & ~(F.col("any_failed") & (F.col("ok_rank") == 1))))
+    coarse = flagged.where(F.col("level") == "coarse").select(
+        "scope", F.col("cluster").alias("parent"), F.col("released").alias("parent_released"))
+    return (flagged.join(coarse, ["scope", "parent"], "left")
+            .withColumn("released", F.col("released") & F.coalesce("parent_released", F.lit(True)))
+            .drop("ok", "any_failed", "ok_rank", "parent_released"))
+
+
+def cluster_map(spark: SparkSession, centres: dict[tuple[str, str], list]) -> DataFrame:
+    """2-D coordinates of every cluster centroid: PCA (Spark MLlib) fitted per scope on its centroids."""
+    from pyspark.ml.feature import PCA
+    from pyspark.ml.functions import array_to_vector, vector_to_array
+
+    rows = [(scope, level, i, c) for (scope, level), cs in centres.items() for i, c in enumerate(cs)]
+    points = spark.createDataFrame(rows, "scope string, level string, cluster int, centre array<double>").withColumn(
+        "features", array_to_vector("centre"))
+    maps = []
+    for scope in sorted({s for s, _ in centres}):
+        mine = points.where(F.col("scope") == scope)
+        xy = PCA(k=2, inputCol="features", outputCol="xy").fit(mine).transform(mine)
+        maps.append(xy.select(*CLUSTER_KEYS, vector_to_array("xy")[0].alias("x"), vector_to_array("xy")[1].alias("y")))
+    return functools.reduce(DataFrame.unionByName, maps)
+
+
+def drift_transitions(labels: DataFrame) -> DataFrame:
+    """Long conversations: how many moved from one window's category to the next one's (e.g. coaching ->
+    companionship), each conversation counted once per transition; non-affective windows count by use."""
+    states = F.when(F.size("w.categories") > 0, F.col("w.categories")).otherwise(F.array("w.use"))
+    windows = labels.where(F.col("is_long")).select("conversation_id", "user_id", F.posexplode("windows").alias("i", "w"))
+    windows = windows.select("conversation_id", "user_id", "i", states.alias("states"))
+    previous = windows.select("conversation_id", (F.col("i") + 1).alias("i"), F.col("states").alias("before"))
+    pairs = (windows.join(previous, ["conversation_id", "i"])
+             .select("conversation_id", "user_id", F.explode("before").alias("from_state"), "states")
+             .select("conversation_id", "user_id", "from_state", F.explode("states").alias("to_state"))
+             .where(F.col("from_state") != F.col("to_state")).distinct())
+    return pairs.groupBy("from_state", "to_state").agg(
+        F.count("*").alias("conversations"), F.countDistinct("user_id").alias("users"))
+
+
+def user_share_distribution(labels: DataFrame) -> DataFrame:
+    """Per week: how many users have which affective share of their conversations (never per user)."""
+    per_user = labels.groupBy("user_id", F.date_trunc("week", "created_at").cast("date").alias("week")).agg(
+        F.count("*").alias("n"), F.avg((F.col("use") == "affective").cast("double")).alias("share"))
+    bucket = F.lit(SHARE_BUCKETS[-1][1])
+    for upper, name in reversed(SHARE_BUCKETS[:-1]):
+        bucket = F.when(F.col("share") <= upper, F.lit(name)).otherwise(bucket)
+    return per_user.where(F.col("week").isNotNull()).groupBy("week", bucket.alias("affective_share")).agg(
+        F.count("*").alias("users"), F.sum("n").alias("conversations"))
+
+
+def topic_clusters(labels: DataFrame, sentiment: DataFrame, conversations: DataFrame, *, spark: SparkSession,
+                   cfg: dict[str, Any]) -> tuple[DataFrame, DataFrame] | None:
+    """(each conversation's clusters, per-cluster facts with `released`), or None when no scope is big enough."""
+    p, t = cfg["privacy"], cfg["topics"]
+    rows = scoped(labels.where(F.col("embedding").isNotNull())).persist()
+    sizes = {r["scope"]: r["count"] for r in rows.groupBy("scope").count().collect()}
+    assigned, centres = [], {}
+    for scope, n in sorted(sizes.items()):
+        if n < max(p["min_conversations"], 3):  # nothing in it could be released
+            continue
+        scope_assigned, fine_centres, coarse_centres = fit_scope(rows.where(F.col("scope") == scope), n, cfg)
+        assigned.append(scope_assigned)
+        centres[(scope, "fine")], centres[(scope, "coarse")] = fine_centres, coarse_centres
+    if not assigned:
+        return None
+    all_assigned = functools.reduce(DataFrame.unionByName, assigned)
+    clustered = members(all_assigned, t["max_conversations_per_user"])
+    facts = (cluster_facts(clustered, sentiment, spark=spark, cfg=cfg)
+             .join(cluster_terms(clustered, user_terms(conversations), min_users=p["min_users"], top=t["terms"]),
+                   CLUSTER_KEYS, "left")
+             .join(cluster_map(spark, centres), CLUSTER_KEYS, "left")
+             .withColumn("terms", F.coalesce("terms", F.array().cast("array<string>")))
+             .withColumn("name", F.when(F.size("terms") > 0, F.array_join(F.slice("terms", 1, 3), " / "))
+                         .otherwise(F.lit("(no term shared by enough users)")))
+             .transform(lambda df: releasable(df, min_users=p["min_users"], min_conversations=p["min_conversations"])))
+    return all_assigned.select("conversation_id", "user_id", "scope", "fine", "coarse"), facts
+
+
+def hierarchy(clusters: DataFrame) -> DataFrame:
+    """Released fine clusters under their released coarse parents."""
+    coarse = clusters.where(F.col("level") == "coarse").select(
+        "scope", F.col("cluster").alias("coarse_cluster"), F.col("name").alias("coarse_name"),
+        F.col("conversations").alias("coarse_conversations"))
+    fine = clusters.where(F.col("level") == "fine").select(
+        "scope", F.col("parent").alias("coarse_cluster"), F.col("cluster").alias("fine_cluster"),
+        F.col("name").alias("fine_name"), F.col("conversations").alias("fine_conversations"), "users")
+    return coarse.join(fine, ["scope", "coarse_cluster"]).select(
+        "scope", "coarse_cluster", "coarse_name", "coarse_conversations", "fine_cluster", "fine_name",
+        "fine_conversations", "users")
+
+
+def run_topics(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, Any], model_version: str,
+               run_id: str) -> dict[str, int]:
+    """Write the silver topic assignments and the released topic tables; return rows released and suppressed."""
+    from jobs.aggregate import release, write_suppressed_counts
+    from jobs.session import overwrite_table, read_table
+
+    current = F.col("model_version") == model_version
+    labels = read_table(spark, tables["conversation_labels"]).where(current).persist()
+    sentiment = read_table(spark, tables["message_sentiment"]).where(current)
+    p = cfg["privacy"]
+    outputs = {name: release(df, min_users=p["min_users"], min_conversations=p["min_conversations"])
+               for name, df in (("topic_drift", drift_transitions(labels)),
+                                ("user_affective_share", user_share_distribution(labels)))}
+    found = topic_clusters(labels, sentiment, read_table(spark, tables["conversations"]), spark=spark, cfg=cfg)
+    if found is None:
+        logger.warning("topics: no scope has enough conversations to cluster; topic tables are emptied")
+        outputs.update({name: (_emptied(spark, tables[name]), None) for name in ("conversation_topics",
+                        "topic_clusters", "topic_hierarchy") if _exists(spark, tables[name])})
+    else:
+        assignments, clusters = found
+        clusters = clusters.persist()
+        released = clusters.where("released").drop("released")
+        outputs.update({"conversation_topics": (assignments, None),
+                        "topic_clusters": (released, clusters.where(~F.col("released"))),
+                        "topic_hierarchy": (hierarchy(released), None)})
+    stats, suppressed_rows = {}, []
+    for name, (kept, suppressed) in outputs.items():
+        overwrite_table(kept if "model_version" in kept.columns
+                        else stamp(kept, model_version=model_version, run_id=run_id), tables[name])
+        stats[f"{name}_rows"] = kept.count()
+        if suppressed is not None:
+            stats[f"{name}_suppressed"] = suppressed.count()
+            suppressed_rows.append((name, stats[f"{name}_suppressed"]))
+    labels.unpersist()
+    write_suppressed_counts(spark, suppressed_rows, tables["suppressed"], model_version=model_version, run_id=run_id)
+    logger.info("topics: %s", stats)
+    return stats
+
+
+def _exists(spark: SparkSession, path: str) -> bool:
+    from delta.tables import DeltaTable
+
+    return DeltaTable.isDeltaTable(spark, path)
+
+
+def _emptied(spark: SparkSession, path: str) -> DataFrame:
+    from jobs.session import read_table
+
+    return spark.createDataFrame([], read_table(spark, path).schema)
+
+
+main = stage_main("topics")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pyspark.sql.functions as F
+import pytest
+from pyspark.testing import assertDataFrameEqual
+
+from jobs.config import load_config
+from jobs.topics import (
+    choose_k, drift_transitions, hierarchy, members, releasable, scoped, topic_clusters, user_share_distribution,
+    user_terms,
+)
+
+LABELS = ("conversation_id string, user_id string, created_at timestamp, use string, categories array<string>, "
+          "is_long boolean, pushback boolean, pushback_reason string, referral boolean, embedding array<float>, "
+          "windows array<struct<window:int,first_user_turn:int,last_user_turn:int,use:string,"
+          "categories:array<string>>>")
+CONVERSATIONS = "conversation_id string, messages array<struct<index:int,role:string,content:string>>"
+SENTIMENT = ("conversation_id string, user_id string, message_index int, user_turn int, n_user_messages int, "
+             "sentiment double")
+# Planted topics: (category, words a user of that topic writes). Each gets its own direction in embedding space.
+TOPICS = {
+    "grief": ("counseling", "my grandmother passed away and the funeral was yesterday, grief keeps coming back"),
+    "career": ("coaching", "career change to data science, updating my resume and interview practice"),
+    "breakup": ("interpersonal_advice", "my girlfriend broke up with me after three years, the breakup hurts"),
+    "lonely": ("companionship", "feeling lonely tonight, just want someone to chat with before sleep"),
+}
+RARE = "zorblaxian"  # written by one user only
+
+
+def _planted(spark, per_topic: int = 30, users_per_topic: int = 12):
+    rng = np.random.default_rng(3)
+    directions = {t: v / np.linalg.norm(v) for t, v in zip(TOPICS, rng.normal(size=(len(TOPICS), 384)))}
+    labels, conversations, truth = [], [], {}
+    for t, (category, text) in TOPICS.items():
+        for i in range(per_topic):
+            cid = f"{t}-{i}"
+            v = directions[t] + rng.normal(scale=0.02, size=384)
+            user = f"u_{t}_{i % users_per_topic}"
+            extra = f" {RARE}" if (t, i) == ("grief", 0) else ""
+            extra += " write to me at [EMAIL] or [PHONE]" if i % 2 else ""
+            labels.append((cid, user, None, "affective", [category], False, i % 5 == 0,
+                           "safety" if i % 5 == 0 else None, False, (v / np.linalg.norm(v)).astype(float).tolist(), []))
+            conversations.append((cid, [(0, "user", text + extra), (1, "assistant", "I hear you.")]))
+            truth[cid] = t
+    labels.append(("task-0", "u_task", None, "task", [], False, False, None, False, [0.0] * 384, []))
+    return spark.createDataFrame(labels, LABELS), spark.createDataFrame(conversations, CONVERSATIONS), truth
+
+
+def _cfg(min_users=5, min_conversations=10, **topics):
+    overrides = [f"privacy.min_users={min_users}", f"privacy.min_conversations={min_conversations}",
+                 "aggregate.bootstrap_replicates=50", *(f"topics.{k}={v}" for k, v in topics.items())]
+    return load_config("local", overrides=overrides)
+
+
+@pytest.fixture(scope="module")
+def planted(spark):
+    labels, conversations, truth = _planted(spark)
+    sentiment = spark.createDataFrame([], SENTIMENT)
+    assignments, clusters = topic_clusters(labels, sentiment, conversations, spark=spark,
+                                           cfg=_cfg(fine_k=4, coarse_k=2))
+    return truth, assignments.collect(), clusters.collect()
+
+
+def test_k_grows_with_the_data_within_bounds():
+    assert choose_k(6000, 0, 200, 10) == 24
+    assert choose_k(10, 0, 200, 10) == 2
+    assert choose_k(1_000_000, 0, 200, 10) == 200
+    assert choose_k(5, 7, 200, 10) == 4  # never more clusters than points allow
+
+
+def test_scopes_are_affective_all_categories_long_and_pushback(spark):
+    labels = spark.createDataFrame([
+        ("a", "u", None, "affective", ["coaching", "counseling"], True, True, "safety", False, None, []),
+        ("b", "u", None, "task", [], True, True, "capability", False, None, []),
+    ], LABELS)
+    scopes = sorted((r["conversation_id"], r["scope"]) for r in scoped(labels).collect())
+    assert scopes == [("a", "affective"), ("a", "category:coaching"), ("a", "category:counseling"), ("a", "long"),
+                      ("a", "pushback")]
+
+
+def test_planted_topics_are_recovered_in_every_scope(planted):
+    truth, assignments, _ = planted
+    affective = [r for r in assignments if r["scope"] == "affective"]
+    assert len(affective) == len(truth)
+    by_cluster = {}
+    for r in affective:
+        by_cluster.setdefault(r["fine"], set()).add(truth[r["conversation_id"]])
+    assert sorted(len(topics) for topics in by_cluster.values()) == [1, 1, 1, 1]  # pure and complete
+    grief_scope = [r for r in assignments if r["scope"] == "category:counseling"]
+    assert {truth[r["conversation_id"]] for r in grief_scope} == {"grief"}
+
+
+def _topic_of_cluster(truth, assignments, scope="affective") -> dict[int, str]:
+    return {r["fine"]: truth[r["conversation_id"]] for r in assignments if r["scope"] == scope}
+
+
+def test_clusters_are_named_by_terms_of_enough_users_never_placeholders_or_rare_strings(planted):
+    truth, assignments, clusters = planted
+    topic_of = _topic_of_cluster(truth, assignments)
+    fine = [r for r in clusters if r["scope"] == "affective" and r["level"] == "fine"]
+    for r in fine:
+        vocabulary = set(TOPICS[topic_of[r["cluster"]]][1].replace(",", "").split()) | {"write"}
+        assert len(r["terms"]) == 8 and r["name"] == " / ".join(r["terms"][:3])
+        assert all(set(term.split()) <= vocabulary for term in r["terms"]), (r["terms"], topic_of[r["cluster"]])
+    dumped = json.dumps([r.asDict(recursive=True) for r in clusters], default=str).lower()
+    assert RARE not in dumped
+    assert "email" not in dumped and "phone" not in dumped
+
+
+def test_cluster_facts_count_users_conversations_and_pushback(planted):
+    truth, assignments, clusters = planted
+    grief_cluster = next(c for c, t in _topic_of_cluster(truth, assignments).items() if t == "grief")
+    grief = next(r for r in clusters if (r["scope"], r["level"], r["cluster"]) == ("affective", "fine", grief_cluster))
+    assert (grief["conversations"], grief["users"]) == (30, 12)  # 12 users, at most 3 conversations each
+    assert grief["pushback_rate"] == pytest.approx(6 / 30)
+    assert grief["pushback_reason_mix"] == {"safety": 1.0}
+    assert grief["category_mix"] == {"counseling": 1.0}
+    assert all(r["released"] for r in clusters if r["scope"] == "affective")
+
+
+def test_each_user_counts_at_most_the_configured_times_per_cluster(spark):
+    assigned = spark.createDataFrame([(f"c{i}", "heavy", "s", 0, 0) for i in range(10)] + [("x", "light", "s", 0, 0)],
+                                     "conversation_id string, user_id string, scope string, fine int, coarse int")
+    counted = members(assigned, 3).groupBy("level", "user_id").count()
+    assertDataFrameEqual(counted, [("fine", "heavy", 3), ("fine", "light", 1), ("coarse", "heavy", 3),
+                                   ("coarse", "light", 1)], checkRowOrder=False)
+
+
+FACTS = "scope string, level string, cluster int, parent int, users long, conversations long"
+
+
+def test_a_cluster_of_k_minus_one_users_is_never_released(spark):
+    facts = spark.createDataFrame([("s", "coarse", 0, None, 4, 50), ("s", "coarse", 1, None, 5, 50)], FACTS)
+    released = {r["cluster"]: r["released"] for r in releasable(facts, min_users=5, min_conversations=10).collect()}
+    # Cluster 0 fails; cluster 1 would pass but is the only other sibling, so it is suppressed too.
+    assert released == {0: False, 1: False}
+
+
+def test_totals_minus_released_rows_never_reveal_a_suppressed_count(spark):
+    facts = spark.createDataFrame([
+        ("s", "coarse", 0, None, 30, 60), ("s", "coarse", 1, None, 20, 40), ("s", "coarse", 2, None, 3, 4),
+        ("s", "fine", 0, 0, 12, 25), ("s", "fine", 1, 0, 10, 20), ("s", "fine", 2, 0, 8, 15),
+        ("s", "fine", 3, 1, 20, 40), ("s", "fine", 4, 2, 3, 4),
+    ], FACTS)
+    rows = releasable(facts, min_users=5, min_conversations=10).collect()
+    released = {(r["level"], r["cluster"]): r["released"] for r in rows}
+    assert released == {("coarse", 0): True, ("coarse", 1): False, ("coarse", 2): False,
+                        ("fine", 0): True, ("fine", 1): True, ("fine", 2): True, ("fine", 3): False,
+                        ("fine", 4): False}
+    # Residual of every group (parent total minus released children) is 0 or hides a releasable group.
+    totals = {None: sum(r["conversations"] for r in rows if r["level"] == "coarse"),
+              **{r["cluster"]: r["conversations"] for r in rows if r["level"] == "coarse" and r["released"]}}
+    for parent, total in totals.items():
+        level = "coarse" if parent is None else "fine"
+        children = [r for r in rows if r["level"] == level and r["parent"] == parent]
+        residual = total - sum(r["conversations"] for r in children if r["released"])
+        assert residual == 0 or residual >= 10, (parent, residual)
+
+
+def test_hierarchy_lists_released_fine_clusters_under_their_parent(spark):
+    clusters = spark.createDataFrame([("s", "coarse", 0, None, "a / b", 30), ("s", "fine", 3, 0, "a", 20)],
+                                     "scope string, level string, cluster int, parent int, name string, "
+                                     "conversations long").withColumn("users", F.lit(9))
+    assert [tuple(r) for r in hierarchy(clusters).collect()] == [("s", 0, "a / b", 30, 3, "a", 20, 9)]
+
+
+def test_user_terms_drop_placeholders_stopwords_and_short_words(spark):
+    conversations = spark.createDataFrame([("c", [(0, "user", "Email me at [EMAIL], I am so sad"),
+                                                  (1, "assistant", "assistant words"), (2, "user", "Sad dog")])],
+                                          CONVERSATIONS)
+    terms = sorted(r["term"] for r in user_terms(conversations).collect())
+    assert terms == ["dog", "email", "email sad", "sad", "sad", "sad dog", "sad sad"]
+
+
+def test_drift_counts_window_to_window_transitions_once_per_conversation(spark):
+    windows = [(0, 0, 9, "affective", ["coaching"]), (1, 10, 19, "affective", ["companionship"]),
+               (2, 20, 29, "affective", ["companionship"]), (3, 30, 39, "affective", ["coaching"])]
+    labels = spark.createDataFrame([
+        ("a", "u1", None, "affective", ["coaching"], True, False, None, False, None, windows),
+        ("b", "u2", None, "affective", ["coaching"], True, False, None, False, None, windows[:2]),
+        ("c", "u3", None, "affective", ["coaching"], False, False, None, False, None, windows),
+    ], LABELS)
+    assertDataFrameEqual(drift_transitions(labels), [("coaching", "companionship", 2, 2),
+                                                     ("companionship", "coaching", 1, 1)], checkRowOrder=False)
+
+
+def test_user_share_is_a_weekly_distribution_never_per_user(spark):
+    from datetime import datetime
+
+    monday = datetime(2026, 1, 5, 12)
+    rows = [("a1", "u1", monday, "affective"), ("a2", "u1", monday, "task"), ("b1", "u2", monday, "affective"),
+            ("c1", "u3", monday, "task"), ("d1", "u4", monday, "task")]
+    labels = spark.createDataFrame([(c, u, t, use, [], False, False, None, False, None, []) for c, u, t, use in rows],
+                                   LABELS)
+    out = user_share_distribution(labels).select("affective_share", "users", "conversations")
+    assertDataFrameEqual(out, [("0", 2, 2), ("(0.25, 0.5]", 1, 2), ("1", 1, 1)], checkRowOrder=False)
+
+
+def test_the_topic_stage_cannot_run_the_encoder():
+    code = "import sys, jobs.topics; print(sorted(m for m in ('udfs', 'torch', 'transformers') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
