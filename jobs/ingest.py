@@ -6,11 +6,16 @@
 Writes DIR/tables/conversations (MERGE on conversation_id, so the same input twice adds nothing) and
 DIR/tables/conversations_quarantine (the raw record, its `_errors`, run id and time). Raw text and raw user
 ids never leave this stage: clean rows carry scrubbed text and an HMAC pseudonym.
+
+A conversation id names one conversation for good: a record whose id is already in `conversations` is
+skipped when it is the record stored there (same record hash: a re-run or an overlapping input), and
+quarantined as `id_already_ingested` when it is a different record (so nothing is silently dropped).
 """
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import datetime, timezone
 from typing import Any, Iterator
@@ -22,6 +27,7 @@ from pyspark.sql import types as T
 
 from jobs import privacy
 from jobs.cli import stage_main
+from jobs.config import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +42,8 @@ USER_ID_KEYS = ("user_id", "userId", "user")
 MESSAGES_KEYS = ("messages", "conversations", "conversation")
 ROLE_KEYS = ("role", "from", "author", "speaker")
 CONTENT_KEYS = ("content", "value", "text")
+# A JSON escape of a UTF-16 surrogate: valid JSON, but a lone one is not text UTF-8 can hold.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 MESSAGE_TYPE = T.StructType([
     T.StructField("index", T.IntegerType()),
@@ -56,12 +64,16 @@ def _first(record: dict[str, Any], keys: tuple[str, ...]) -> Any:
     return next((record[k] for k in keys if k in record), None)
 
 
-def _identifier(value: Any) -> str | None:
-    if isinstance(value, bool) or value is None:
+def _identifier(value: Any, name: str, errors: set[str]) -> str | None:
+    """A non-blank string or an integer as a stripped string; else None and `missing_<name>` (absent, null
+    or blank) or `bad_<name>` (another type: bool, float, list, object)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        errors.add(f"missing_{name}")
         return None
-    if isinstance(value, (str, int)) and str(value).strip():
-        return str(value).strip()
-    return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        errors.add(f"bad_{name}")
+        return None
+    return str(value).strip()
 
 
 def parse_timestamp(value: Any) -> tuple[str | None, bool]:
@@ -97,8 +109,14 @@ def _content_text(content: Any) -> str | None:
 
 
 def _parse_messages(raw_messages: Any, errors: set[str]) -> list[dict[str, Any]]:
-    if not isinstance(raw_messages, list) or not raw_messages:
-        errors.add("missing_messages" if raw_messages is None else "empty_messages")
+    if raw_messages is None:
+        errors.add("missing_messages")
+        return []
+    if not isinstance(raw_messages, list):
+        errors.add("messages_not_a_list")
+        return []
+    if not raw_messages:
+        errors.add("empty_messages")
         return []
     messages = []
     for index, message in enumerate(raw_messages):
@@ -115,9 +133,33 @@ def _parse_messages(raw_messages: Any, errors: set[str]) -> list[dict[str, Any]]
         if not ok:
             errors.add("bad_timestamp")
         messages.append({"index": index, "role": role, "content": text, "created_at": created_at})
-    if messages and not any(m["role"] == "user" for m in messages):
+    users = [m["content"] for m in messages if m["role"] == "user"]
+    if messages and not users:
         errors.add("no_user_message")
+    elif users and all(isinstance(text, str) and not text.strip() for text in users):
+        errors.add("empty_user_messages")  # only blank ones: nothing to classify
     return messages
+
+
+def _load_record(raw: Any) -> tuple[Any, str | None]:
+    """(the JSON value of a record, None) or (None, the reason it cannot be read)."""
+    if not isinstance(raw, str):
+        return None, "bad_json"
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:
+        return None, "invalid_utf8"
+    try:
+        # A byte-order mark at the start of a file is an encoding artefact, not part of the record.
+        record = json.loads(raw.lstrip("\ufeff"))
+    except (ValueError, RecursionError):  # ValueError: bad JSON, or an integer too long to convert
+        return None, "bad_json"
+    if _SURROGATE_ESCAPE.search(raw):
+        try:
+            json.dumps(record, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            return None, "invalid_utf8"
+    return record, None
 
 
 def parse_conversation(raw: str, *, max_messages: int, max_chars: int) -> dict[str, Any]:
@@ -132,19 +174,12 @@ def parse_conversation(raw: str, *, max_messages: int, max_chars: int) -> dict[s
         A dict with conversation_id, user_id (raw), created_at (ISO), messages and a sorted `errors` list.
     """
     empty = {"conversation_id": None, "user_id": None, "created_at": None, "messages": []}
-    try:
-        record = json.loads(raw)
-    except (json.JSONDecodeError, TypeError):
-        return {**empty, "errors": ["bad_json"]}
-    if not isinstance(record, dict):
-        return {**empty, "errors": ["bad_json"]}
+    record, unreadable = _load_record(raw)
+    if unreadable or not isinstance(record, dict):
+        return {**empty, "errors": [unreadable or "bad_json"]}
     errors: set[str] = set()
-    conversation_id = _identifier(_first(record, CONVERSATION_ID_KEYS))
-    user_id = _identifier(_first(record, USER_ID_KEYS))
-    if conversation_id is None:
-        errors.add("missing_conversation_id")
-    if user_id is None:
-        errors.add("missing_user_id")
+    conversation_id = _identifier(_first(record, CONVERSATION_ID_KEYS), "conversation_id", errors)
+    user_id = _identifier(_first(record, USER_ID_KEYS), "user_id", errors)
     created_at, ok = parse_timestamp(record.get("created_at"))
     if not ok:
         errors.add("bad_timestamp")
@@ -175,18 +210,35 @@ def parse_and_protect(df: DataFrame, *, key: bytes, max_messages: int, max_chars
     return df.withColumn("parsed", parse("raw"))
 
 
-def flag_duplicate_ids(df: DataFrame) -> DataFrame:
-    """Add 'duplicate_id' to every record but one (the smallest record hash) that shares a conversation id."""
-    by_id = Window.partitionBy("parsed.conversation_id").orderBy("record_id")
+def with_stored_record(df: DataFrame, ingested: DataFrame | None) -> DataFrame:
+    """Add `stored_record_id`: the record hash `conversations` already holds for this record's
+    conversation id (null when the id is new), and `already_ingested`: it is this very record."""
+    if ingested is None:
+        df = df.withColumn("stored_record_id", F.lit(None).cast("string"))
+    else:
+        stored = ingested.select(F.col("conversation_id").alias("_stored_id"),
+                                 F.col("record_id").alias("stored_record_id"))
+        df = df.join(stored, F.col("parsed.conversation_id") == F.col("_stored_id"), "left").drop("_stored_id")
+    return df.withColumn("already_ingested", F.coalesce(F.col("stored_record_id") == F.col("record_id"), F.lit(False)))
+
+
+def flag_record_checks(df: DataFrame) -> DataFrame:
+    """`errors`: the record's own failed checks plus those that need more than the record.
+
+    `duplicate_id`: another record of this input has the same conversation id (the one already ingested,
+    else the one with the smallest record hash, is kept); `id_already_ingested`: a different record with
+    this id is already in `conversations`; `invalid_utf8`: the raw bytes were not valid UTF-8.
+    """
+    conversation_id = F.col("parsed.conversation_id")
+    by_id = Window.partitionBy(conversation_id).orderBy(F.col("already_ingested").desc(), "record_id")
+    extra = F.array(
+        F.when(conversation_id.isNotNull() & (F.col("_dup_rank") > 1), F.lit("duplicate_id")),
+        F.when(F.col("stored_record_id").isNotNull() & ~F.col("already_ingested"), F.lit("id_already_ingested")),
+        F.when(~F.col("utf8_ok"), F.lit("invalid_utf8")),
+    )
     return (
         df.withColumn("_dup_rank", F.row_number().over(by_id))
-        .withColumn(
-            "errors",
-            F.when(
-                F.col("parsed.conversation_id").isNotNull() & (F.col("_dup_rank") > 1),
-                F.array_sort(F.array_union("parsed.errors", F.array(F.lit("duplicate_id")))),
-            ).otherwise(F.col("parsed.errors")),
-        )
+        .withColumn("errors", F.array_sort(F.array_union("parsed.errors", F.filter(extra, lambda e: e.isNotNull()))))
         .drop("_dup_rank")
     )
 
@@ -209,13 +261,23 @@ def _detect_format(path: str) -> str:
     if (p / "_delta_log").is_dir():
         return "delta"
     files = [p] if p.is_file() else [f for f in p.rglob("*") if f.is_file() and not f.name.startswith((".", "_"))]
-    if files and all(f.suffix == ".parquet" for f in files):
-        return "parquet"
-    return "jsonl"
+    parquet = sum(f.suffix == ".parquet" for f in files)
+    if parquet and parquet < len(files):
+        raise ConfigError(f"--input {path}: mixes {parquet} Parquet files with {len(files) - parquet} other files; "
+                          "give one format per input (or set ingest.input_format)")
+    return "parquet" if parquet else "jsonl"
 
 
 def with_record_id(df: DataFrame) -> DataFrame:
-    return df.withColumn("record_id", F.sha2("raw", 256))
+    """`record_id`: the hash of the record's bytes as read; `utf8_ok`: whether they are valid UTF-8.
+
+    Invalid bytes in `raw` are then replaced by U+FFFD, so the parser and the quarantine always hold text.
+    """
+    return (
+        df.withColumn("record_id", F.sha2("raw", 256))
+        .withColumn("utf8_ok", F.is_valid_utf8("raw"))
+        .withColumn("raw", F.make_valid_utf8("raw"))
+    )
 
 
 def clean_conversations(df: DataFrame, *, run_id: str, long_user_messages: int) -> DataFrame:
@@ -255,25 +317,40 @@ def quarantined_records(df: DataFrame, *, run_id: str) -> DataFrame:
     )
 
 
-def checked_records(raw: DataFrame, *, key: bytes, ingest_cfg: dict[str, Any]) -> DataFrame:
-    """Raw records with their parsed form and every failed check in `errors`."""
+def checked_records(raw: DataFrame, *, key: bytes, ingest_cfg: dict[str, Any],
+                    ingested: DataFrame | None = None) -> DataFrame:
+    """Raw records with their parsed form and every failed check in `errors`.
+
+    Args:
+        raw: columns `raw` (one record as text) and `source_file`.
+        key: the pseudonym key.
+        ingest_cfg: the `ingest` config (max_messages, max_chars).
+        ingested: `conversation_id` and `record_id` of the conversations already ingested, if any.
+    """
     return (
         raw.transform(with_record_id)
         .transform(lambda df: parse_and_protect(
             df, key=key, max_messages=ingest_cfg["max_messages"], max_chars=ingest_cfg["max_chars"]))
-        .transform(flag_duplicate_ids)
+        .transform(lambda df: with_stored_record(df, ingested))
+        .transform(flag_record_checks)
     )
 
 
 def run_ingest(spark: SparkSession, *, input_path: str, tables: dict[str, str], cfg: dict[str, Any],
                key: bytes, run_id: str) -> dict[str, int]:
-    """Ingest input_path into the bronze tables; return rows in, clean and quarantined."""
-    from jobs.session import merge_new_rows
+    """Ingest input_path into the bronze tables; return rows in, clean (of them already ingested) and
+    quarantined."""
+    from delta.tables import DeltaTable
 
+    from jobs.session import merge_new_rows, read_table
+
+    path = tables["conversations"]
+    ingested = read_table(spark, path) if DeltaTable.isDeltaTable(spark, path) else None
     checked = checked_records(read_raw(spark, input_path, cfg["ingest"]["input_format"]),
-                              key=key, ingest_cfg=cfg["ingest"]).persist()
+                              key=key, ingest_cfg=cfg["ingest"], ingested=ingested).persist()
     try:
-        counts = {r["ok"]: r["n"] for r in checked.groupBy((F.size("errors") == 0).alias("ok")).agg(
+        outcome = F.when(F.size("errors") > 0, "quarantined").when(F.col("already_ingested"), "already").otherwise("new")
+        counts = {r["outcome"]: r["n"] for r in checked.groupBy(outcome.alias("outcome")).agg(
             F.count("*").alias("n")).collect()}
         clean = clean_conversations(checked, run_id=run_id,
                                     long_user_messages=cfg["ingest"]["long_user_messages"])
@@ -282,8 +359,8 @@ def run_ingest(spark: SparkSession, *, input_path: str, tables: dict[str, str], 
                        tables["conversations_quarantine"], ["record_id"])
     finally:
         checked.unpersist()
-    stats = {"rows_in": counts.get(True, 0) + counts.get(False, 0), "rows_clean": counts.get(True, 0),
-             "rows_quarantined": counts.get(False, 0)}
+    stats = {"rows_in": sum(counts.values()), "rows_clean": counts.get("new", 0) + counts.get("already", 0),
+             "rows_already_ingested": counts.get("already", 0), "rows_quarantined": counts.get("quarantined", 0)}
     logger.info("ingest: %s", stats)
     return stats
 
