@@ -223,7 +223,7 @@ def test_the_cluster_run_reports_progress_and_quarantine_and_names_its_spark_job
     assert f"{len(MALFORMED)} input rows were quarantined" in submitted.stderr
     assert KEY not in submitted.stdout + submitted.stderr
     descriptions = set()
-    for log in root.glob("app-*"):
+    for log in root.glob("eventlog_v2_app-*/events_*"):  # Spark 4 writes rolling event logs
         for line in log.read_text().splitlines():
             event = json.loads(line)
             if event["Event"] == "SparkListenerJobStart":
