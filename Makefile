@@ -16,7 +16,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 AIRFLOW_VENV := .venv-airflow
 
-.PHONY: venv jars dist airflow run test clean
+.PHONY: venv jars dist airflow run test bench clean
 
 $(VENV)/.installed: requirements.txt setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,10 @@ run: jars
 
 test: jars airflow
 	$(BIN)/python -m pytest
+
+# Benchmarks of the model path (see BENCHMARKS.md); not part of the tests: they measure, not assert.
+bench: jars
+	OMP_NUM_THREADS=1 $(BIN)/python -m bench.model_throughput --out bench/results.json
 
 clean:
 	rm -rf $(OUT) $(DATA) .pytest_cache

@@ -74,6 +74,12 @@ def _selected_user_turns(n_user: int, s: ClassifierSettings) -> tuple[list[int],
     return pooled, scored, windows
 
 
+def turns_to_embed(n_user: int, s: ClassifierSettings) -> set[int]:
+    """Every user turn the classifier reads: pooled, scored for sentiment, or in a drift window."""
+    pooled, scored, windows = _selected_user_turns(n_user, s)
+    return set(pooled) | set(scored) | {t for w in windows for t in w}
+
+
 @dataclass(frozen=True)
 class EncodedBatch:
     """The messages of a batch of conversations that the models read, each embedded once.
@@ -222,12 +228,7 @@ def classify_batch(pdf: pd.DataFrame, heads: Heads, s: ClassifierSettings, devic
         model failed on has its reasons in `errors` and should be quarantined, not used.
     """
     scorers = scorers or {}
-
-    def turns_to_embed(n_user: int) -> set[int]:
-        pooled, scored, windows = _selected_user_turns(n_user, s)
-        return set(pooled) | set(scored) | {t for w in windows for t in w}
-
-    batch = encode_messages(pdf["messages"], turns_to_embed, s, device)
+    batch = encode_messages(pdf["messages"], lambda n_user: turns_to_embed(n_user, s), s, device)
     plans = [_selected_user_turns(n, s) for n in batch.n_user]
     asst, users = batch.assistant_positions(), batch.user_positions()
     asst_texts = [batch.texts[p] for p in asst]
