@@ -16,7 +16,9 @@ def spark():
     from jobs.config import load_config
     from jobs.session import get_spark
 
-    cfg = load_config("local", overrides=["spark.shuffle_partitions=2", "spark.arrow_batch_rows=256"])
+    # local[4,4]: four task slots, and a failed task is tried up to 4 times (tests/test_faults.py relies on it).
+    cfg = load_config("local", overrides=["spark.master=local[4,4]", "spark.shuffle_partitions=2",
+                                          "spark.arrow_batch_rows=256"])
     session = get_spark(cfg["spark"])
     yield session
     session.stop()
