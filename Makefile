@@ -16,7 +16,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 AIRFLOW_VENV := .venv-airflow
 
-.PHONY: venv jars dist airflow run test bench clean
+.PHONY: venv jars dist airflow run test test-cluster bench clean
 
 $(VENV)/.installed: requirements.txt setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,10 @@ run: jars
 
 test: jars airflow
 	$(BIN)/python -m pytest
+
+# A standalone Spark cluster on loopback (tests/test_cluster.py): not yet seen passing, so not in `make test`.
+test-cluster: jars
+	$(BIN)/python -m pytest -m cluster tests/test_cluster.py
 
 # Benchmarks of the model path (see BENCHMARKS.md); not part of the tests: they measure, not assert.
 bench: jars
