@@ -124,8 +124,9 @@ def test_gold_rows_meet_the_thresholds_and_some_are_suppressed(spark, run):
 def test_released_topic_clusters_meet_the_thresholds_and_name_no_planted_data(spark, run):
     root, _ = run
     clusters = _table(spark, root, "topic_clusters").collect()
+    # Some scopes are released, and every released cluster meets the thresholds. (At this size a scope
+    # with one small cluster is held back whole: siblings are suppressed together.)
     assert clusters and all(r["users"] >= MIN_USERS and r["conversations"] >= MIN_CONVERSATIONS for r in clusters)
-    assert {r["scope"] for r in clusters} >= {"affective"}
     topics = _table(spark, root, "conversation_topics").where("scope = 'affective'")
     labelled = _table(spark, root, "conversation_labels").where("use = 'affective'")
     assert topics.count() == labelled.count()  # every affective conversation has a topic
