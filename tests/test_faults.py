@@ -189,6 +189,8 @@ def run_c(spark, root, run_b):
     return version, state
 
 
+@pytest.mark.skip(reason="not yet a crash between file write and commit: the blocking log entry fails the "
+                         "labels write before any data file is written (seen: 0 uncommitted files)")
 def test_a_job_that_died_before_a_commit_leaves_the_table_as_it_was_and_its_rerun_completes(spark, root, run_c):
     version, state = run_c
     assert state["labels_version"] == version and state["labels"] == 15  # A and B only
