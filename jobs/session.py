@@ -32,6 +32,9 @@ LOCAL_CONF = {
     # Plans, explain output and event logs show e-mail addresses and long digit runs (cards, phone
     # numbers) as *********(redacted), should a literal from the data ever reach a plan.
     "spark.redaction.string.regex": r"(?i)[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+|\+?\d(?:[ -]?\d){8,}",
+    # The driver is the executor in local mode: cached tables, broadcasts and Delta snapshots share its
+    # heap (the default 1g ran out of room for a broadcast late in the test suite).
+    "spark.driver.memory": "4g",
     # One torch thread per Python worker: Spark already runs one worker per core.
     "spark.executorEnv.OMP_NUM_THREADS": "1",
     "spark.executorEnv.TOKENIZERS_PARALLELISM": "false",

@@ -290,7 +290,7 @@ def run_topics(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, An
         if suppressed is not None:
             stats[f"{name}_suppressed"] = suppressed.count()
             suppressed_rows.append((name, stats[f"{name}_suppressed"]))
-    labels.unpersist()
+    spark.catalog.clearCache()  # the scoped rows, labels and clusters cached for the fits and writes
     write_suppressed_counts(spark, suppressed_rows, tables["suppressed"], model_version=model_version, run_id=run_id)
     logger.info("topics: %s", stats)
     return stats

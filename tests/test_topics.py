@@ -63,7 +63,9 @@ def planted(spark):
     sentiment = spark.createDataFrame([], SENTIMENT)
     assignments, clusters = topic_clusters(labels, sentiment, conversations, spark=spark,
                                            cfg=_cfg(fine_k=4, coarse_k=2))
-    return truth, assignments.collect(), clusters.collect()
+    collected = truth, assignments.collect(), clusters.collect()
+    spark.catalog.clearCache()
+    return collected
 
 
 def test_k_grows_with_the_data_within_bounds():
