@@ -283,7 +283,14 @@ def tracking_uri(configured: str, output_dir: str) -> str:
 def start_mlflow(configured_uri: str, output_dir: str, experiment: str) -> None:
     import mlflow
 
+    launched_with = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(tracking_uri(configured_uri, output_dir))
+    # set_tracking_uri also exports MLFLOW_TRACKING_URI; undo that, or a later run in this process (a notebook,
+    # an Airflow worker, the tests) would take this run's store for one the user chose.
+    if launched_with is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = launched_with
     if mlflow.get_experiment_by_name(experiment) is None:
         artifacts = (Path(output_dir).resolve() / "mlartifacts").as_uri()
         mlflow.create_experiment(experiment, artifact_location=artifacts)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from jobs.config import load_config, masked
 from jobs.session import describe_stage, progress, progress_line, step
@@ -40,3 +41,26 @@ def test_steps_name_spark_jobs_under_their_stage(spark):
     with step(spark, "label 10 conversations"):
         assert sc.getLocalProperty("spark.job.description") == "affective classify r1: label 10 conversations"
     assert sc.getLocalProperty("spark.job.description") == "affective classify r1"
+
+
+def test_each_run_in_one_process_tracks_to_its_own_store(tmp_path, monkeypatch):
+    import mlflow
+
+    from jobs.session import start_mlflow
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    for name in ("first", "second"):
+        start_mlflow("", str(tmp_path / name), "affective")
+        assert mlflow.get_tracking_uri() == f"sqlite:///{tmp_path / name / 'mlflow.db'}"
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+
+
+def test_a_tracking_uri_the_user_exported_still_wins(tmp_path, monkeypatch):
+    import mlflow
+
+    from jobs.session import start_mlflow
+
+    chosen = f"sqlite:///{tmp_path / 'chosen.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", chosen)
+    start_mlflow("", str(tmp_path / "out"), "affective")
+    assert mlflow.get_tracking_uri() == chosen
