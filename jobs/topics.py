@@ -68,13 +68,18 @@ def fit_scope(rows: DataFrame, n: int, cfg: dict[str, Any]) -> tuple[DataFrame, 
     from pyspark.ml.functions import array_to_vector
 
     t = cfg["topics"]
-    features = rows.withColumn("features", array_to_vector("embedding"))
+    # k-means samples its starting centres per partition: the same partitions, in the same order, give the
+    # same clusters on a laptop and on a cluster of any size.
+    partitions = max(1, math.ceil(n / t["conversations_per_partition"]))
+    features = (rows.repartition(partitions, "conversation_id").sortWithinPartitions("conversation_id")
+                .withColumn("features", array_to_vector("embedding")))
     fine_k = choose_k(n, t["fine_k"], t["max_k"], t["conversations_per_fine_cluster"])
     fine = KMeans(k=fine_k, seed=t["seed"], maxIter=t["max_iter"], distanceMeasure="cosine",
                   predictionCol="fine").fit(features)
     fine_centres = [c.tolist() for c in fine.clusterCenters()]
     spark = rows.sparkSession
-    centres = spark.createDataFrame([(i, c) for i, c in enumerate(fine_centres)], "fine int, centre array<double>")
+    centres = spark.createDataFrame([(i, c) for i, c in enumerate(fine_centres)],
+                                    "fine int, centre array<double>").coalesce(1)
     coarse_k = choose_k(len(fine_centres), t["coarse_k"], t["max_k"], t["fine_clusters_per_coarse"])
     coarse = KMeans(k=coarse_k, seed=t["seed"], maxIter=t["max_iter"], distanceMeasure="cosine",
                     predictionCol="coarse").fit(centres.withColumn("features", array_to_vector("centre")))

@@ -207,3 +207,24 @@ def test_the_topic_stage_cannot_run_the_encoder():
     code = "import sys, jobs.topics; print(sorted(m for m in ('udfs', 'torch', 'transformers') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_clusters_depend_on_the_data_not_on_how_it_is_partitioned(spark):
+    """Unstructured points, where k-means' starting centres decide the clusters: the same rows, split into
+    other partitions in another order (another cluster's layout), must give the same clusters."""
+    from jobs.topics import fit_scope
+
+    rng = np.random.default_rng(11)
+    rows = [(f"c{i:03d}", f"u{i % 40}", "affective", ["coaching"], False, None, False,
+             (v / np.linalg.norm(v)).tolist()) for i, v in enumerate(rng.normal(size=(240, 16)))]
+    schema = ("conversation_id string, user_id string, scope string, categories array<string>, pushback boolean, "
+              "pushback_reason string, referral boolean, embedding array<float>")
+    cfg = _cfg(fine_k=8, coarse_k=3, conversations_per_partition=100)
+    fits = []
+    for layout in (spark.createDataFrame(rows, schema).coalesce(1),
+                   spark.createDataFrame(rows[::-1], schema).repartition(7)):
+        assigned, fine, coarse = fit_scope(layout, len(rows), cfg)
+        fits.append(({r["conversation_id"]: (r["fine"], r["coarse"]) for r in assigned.collect()}, fine, coarse))
+    assert len(set(fine for fine, _ in fits[0][0].values())) == 8
+    assert fits[0][0] == fits[1][0]
+    assert np.allclose(fits[0][1], fits[1][1]) and np.allclose(fits[0][2], fits[1][2])
