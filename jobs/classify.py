@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import sys
+import time
 from typing import Any, Callable, Iterator
 
 import pandas as pd
@@ -47,23 +48,48 @@ def spread(conversations: DataFrame, n_conversations: int, conversations_per_tas
 
 
 def apply_classifier(conversations: DataFrame, heads: udfs.Heads, settings: udfs.ClassifierSettings,
-                     scorers: dict | None = None, done: Accumulator | None = None) -> DataFrame:
+                     scorers: dict | None = None, meters: tuple[Accumulator, Accumulator] | None = None) -> DataFrame:
     """Conversations -> one row of labels each (the model runs once per selected message).
 
-    done, when given, counts the labelled conversations for the driver's progress log.
+    meters, when given, are (done, model_seconds): the executors add the conversations they labelled, for
+    the driver's progress log, and the seconds spent in the model, input waits excluded, for the stage's
+    metrics (bench/scaling.py reads them to tell the model's time from Spark's).
     """
     selected = conversations.select(*CLASSIFIER_INPUT)
     fn, schema = udfs.conversation_classifier(heads, settings, selected.schema, scorers)
-    return selected.mapInPandas(fn if done is None else _counted(fn, done), schema)
+    return selected.mapInPandas(fn if meters is None else _metered(fn, *meters), schema)
 
 
-def _counted(fn: Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]], done: Accumulator):
-    def counting(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        for batch in fn(batches):
-            done.add(len(batch))
-            yield batch
+def _metered(fn: Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]], done: Accumulator,
+             model_seconds: Accumulator):
+    def metered(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        waited = 0.0  # in fn's own pulls of input batches: the JVM's work, not the model's
 
-    return counting
+        def timed_input() -> Iterator[pd.DataFrame]:
+            nonlocal waited
+            for batch, seconds in _timed(batches):
+                waited += seconds
+                yield batch
+
+        for labels, seconds in _timed(fn(timed_input())):
+            model_seconds.add(seconds - waited)
+            waited = 0.0
+            done.add(len(labels))
+            yield labels
+
+    return metered
+
+
+def _timed(items: Iterator[Any]) -> Iterator[tuple[Any, float]]:
+    """Each item with the seconds its producer took to make it."""
+    iterator = iter(items)
+    while True:
+        started = time.perf_counter()
+        try:
+            item = next(iterator)
+        except StopIteration:
+            return
+        yield item, time.perf_counter() - started
 
 
 def stamp(df: DataFrame, *, model_name: str, model_version: str, run_id: str) -> DataFrame:
@@ -126,11 +152,13 @@ def run_classify(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, 
     with step(spark, "select conversations to label"):
         n_todo = todo.count()
     staging = f"{tables['classify_staging']}/{run_id}"
+    model_seconds = spark.sparkContext.accumulator(0.0)
     with progress(spark, "classify: conversations labelled", n_todo) as done:
         with step(spark, f"label {n_todo:,} conversations"):
             classified = materialize(
                 spread(todo, n_todo, cfg["classify"]["conversations_per_task"])
-                .transform(lambda df: apply_classifier(df, heads, udfs.settings_from_config(cfg), scorers, done))
+                .transform(lambda df: apply_classifier(df, heads, udfs.settings_from_config(cfg), scorers,
+                                                       (done, model_seconds)))
                 .transform(lambda df: stamp(df, model_name=cfg["model"]["name"], model_version=heads.version,
                                             run_id=run_id)), staging)
     try:
@@ -149,7 +177,7 @@ def run_classify(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, 
     finally:
         remove_path(spark, staging)
     stats = {"conversations_classified": n_classified - n_failed, "conversations_quarantined": n_failed,
-             "messages_scored": n_messages}
+             "messages_scored": n_messages, "model_seconds": model_seconds.value}
     logger.info("classify: %s", stats)
     return stats
 

@@ -141,7 +141,7 @@ def _report(ctx: Context) -> dict[str, float]:
     from jobs.report import read_gold, write_report
 
     gold = read_gold(ctx.spark, ctx.tables)
-    meta = {"run id": ctx.run_id, "model version": _heads(ctx).version,
+    meta = {"run id": ctx.run_id, "model version": _heads(ctx).version, "encoder": ctx.cfg["model"]["encoder"],
             "release thresholds": f"{ctx.cfg['privacy']['min_users']} users, "
                                   f"{ctx.cfg['privacy']['min_conversations']} conversations"}
     paths = write_report(gold, ctx.report_dir, meta)

@@ -194,3 +194,24 @@ def test_encoder_out_of_memory_halves_the_batch_and_a_row_failing_alone_is_quara
         assert out["use"][row] == expected["use"][row]
         assert out["user_sentiment"][row] == expected["user_sentiment"][row]
         assert out["embedding"][row] == pytest.approx(expected["embedding"][row], abs=1e-5)
+
+
+def test_the_stand_in_encoder_gives_unit_vectors_per_text_without_loading_a_model(heads, monkeypatch):
+    import numpy as np
+    import pandas as pd
+
+    from udfs import encoder
+    from udfs.classifier import classify_batch
+
+    def no_model(*args):
+        raise AssertionError("the stand-in must not load the encoder")
+
+    monkeypatch.setattr(encoder, "load_encoder", no_model)
+    vectors, errors = encoder.embed(["I feel alone.", "Fix my code.", "I feel alone."], encoder=encoder.STAND_IN)
+    assert vectors.shape == (3, encoder.EMBEDDING_DIM) and errors == [None] * 3
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1) and np.array_equal(vectors[0], vectors[2])
+    assert abs(float(vectors[0] @ vectors[1])) < 0.3  # distinct texts, unrelated directions
+    pdf = pd.DataFrame({"messages": [[{"index": i, "role": r, "content": c} for i, r, c, _ in conv[5]]
+                                     for conv in CONVERSATIONS]})
+    out = classify_batch(pdf, heads, udfs.ClassifierSettings(encoder=encoder.STAND_IN))
+    assert len(out) == len(CONVERSATIONS) and all(e == [] for e in out["errors"])

@@ -141,7 +141,7 @@ def test_tables_are_delta_with_run_ids_in_history_and_readable_by_deltalake(spar
     assert {r["userMetadata"] for r in history.collect()} >= {"first"}
 
 
-def test_mlflow_run_holds_metrics_params_and_the_report(run):
+def test_mlflow_run_holds_metrics_params_and_the_report(spark, run):
     from mlflow.tracking import MlflowClient
 
     root, _ = run
@@ -153,6 +153,8 @@ def test_mlflow_run_holds_metrics_params_and_the_report(run):
     assert data.metrics["ingest.rows_in"] == N + len(MALFORMED) + 1
     assert data.metrics["ingest.rows_quarantined"] == len(MALFORMED) + 1
     assert data.metrics["classify.conversations_classified"] == N
+    slots = spark.sparkContext.defaultParallelism  # the model's seconds, summed over workers, fit in slots x wall
+    assert 0 < data.metrics["classify.model_seconds"] < slots * data.metrics["classify.seconds"]
     assert 0 < data.metrics["report.share.affective"] < 1
     assert int(data.params["delta_version.conversations"]) >= 1
     assert data.params["config.privacy.min_users"] == str(MIN_USERS)

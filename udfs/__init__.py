@@ -38,7 +38,6 @@ def load_heads(model_cfg: dict[str, Any], cache_dir: str) -> Heads:
     directory = Path(cache_dir) / version
     if (directory / "heads.json").is_file():
         return Heads.load(directory)
-    device = encoder.resolve_device(model_cfg["device"])
     heads = fit_heads(seed_set(model_cfg), version=version, seed=model_cfg["seed"],
                       c=model_cfg["heads_regularization"])
     heads.save(directory)
@@ -51,7 +50,8 @@ def seed_set(model_cfg: dict[str, Any]):
 
     device = encoder.resolve_device(model_cfg["device"])
     return seed_training_set(lambda texts: encoder.encode(
-        texts, device=device, batch_size=model_cfg["batch_size"], max_length=model_cfg["max_length"]))
+        texts, encoder=model_cfg["encoder"], device=device, batch_size=model_cfg["batch_size"],
+        max_length=model_cfg["max_length"]))
 
 
 def train_on_labels(rows: list[dict], model_cfg: dict[str, Any], *, base: Heads, include_seed: bool) -> Heads:

@@ -50,6 +50,7 @@ LABEL_FIELDS = [
 class ClassifierSettings:
     """What the classifier reads and how it batches (from the `model` and `classify` config)."""
 
+    encoder: str = encoder.ENCODER_NAME
     device: str = "auto"
     batch_size: int = 64
     max_length: int = 128
@@ -136,8 +137,8 @@ def encode_messages(conversations: Iterable[list[dict]], user_turns: Callable[[i
         n_user.append(len(users))
         user_at.append(at)
         assistant_at.append(positions)
-    vectors, errors = encoder.embed(texts, device=device, batch_size=s.batch_size, max_length=s.max_length,
-                                    threads=1 if device == "cpu" else None)
+    vectors, errors = encoder.embed(texts, encoder=s.encoder, device=device, batch_size=s.batch_size,
+                                    max_length=s.max_length, threads=1 if device == "cpu" else None)
     return EncodedBatch(vectors, errors, texts, np.array(message_index, dtype=int), n_user, user_at, assistant_at)
 
 
@@ -309,7 +310,7 @@ def conversation_classifier(heads: Heads, settings: ClassifierSettings, passthro
 
 def settings_from_config(cfg: dict[str, Any]) -> ClassifierSettings:
     m, c = cfg["model"], cfg["classify"]
-    return ClassifierSettings(device=m["device"], batch_size=m["batch_size"], max_length=m["max_length"],
+    return ClassifierSettings(encoder=m["encoder"], device=m["device"], batch_size=m["batch_size"], max_length=m["max_length"],
                               sentiment_scope=c["sentiment_scope"],
                               category_user_messages=c["category_user_messages"],
                               roleplay_min_user_messages=c["roleplay_min_user_messages"],
