@@ -2,13 +2,31 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+from pathlib import Path
 
+import pyspark
 import pytest
 
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+SPARK_HOME = Path(pyspark.__file__).parent
+DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
+
+
+def _spark_submit(script: Path, app_args: list[str], *, options: list[str], cwd: Path,
+                  env: dict[str, str]) -> subprocess.CompletedProcess:
+    command = [str(SPARK_HOME / "bin" / "spark-submit"), "--packages", DELTA_PACKAGE, *options, str(script), *app_args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=1500, env=env)
+
+
+@pytest.fixture(scope="session")
+def spark_submit():
+    """Submit a job as the README shows: spark-submit with the Delta package, in a process of its own."""
+    return _spark_submit
 
 
 @pytest.fixture(scope="session")
