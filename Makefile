@@ -16,7 +16,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 AIRFLOW_VENV := .venv-airflow
 
-.PHONY: venv jars dist airflow run test test-cluster bench clean
+.PHONY: venv jars dist airflow run test test-cluster bench bench-scaling clean
 
 $(VENV)/.installed: requirements.txt setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -62,13 +62,19 @@ run: jars
 test: jars airflow
 	$(BIN)/python -m pytest
 
-# A standalone Spark cluster on loopback (tests/test_cluster.py): not yet seen passing, so not in `make test`.
+# The standalone Spark cluster test alone (tests/test_cluster.py; `make test` runs it too).
 test-cluster: jars
 	$(BIN)/python -m pytest -m cluster tests/test_cluster.py
 
-# Benchmarks of the model path (see BENCHMARKS.md); not part of the tests: they measure, not assert.
+# Benchmarks (see BENCHMARKS.md); not part of the tests: they measure, not assert. Run on an idle machine.
+# bench: the model path (a, b, c, f), minutes. bench-scaling: `affective run` at growing sizes with the
+# model and with the stand-in encoder (d, e), about an hour on 2 cores.
 bench: jars
 	OMP_NUM_THREADS=1 $(BIN)/python -m bench.model_throughput --out bench/results.json
+
+bench-scaling: jars
+	$(BIN)/python -m bench.scaling --sizes 1000 5000 20000 --out bench/scaling-model.json
+	$(BIN)/python -m bench.scaling --encoder stand-in --sizes 1000 10000 100000 --out bench/scaling-stand-in.json
 
 clean:
 	rm -rf $(OUT) $(DATA) .pytest_cache

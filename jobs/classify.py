@@ -154,13 +154,12 @@ def run_classify(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, 
     staging = f"{tables['classify_staging']}/{run_id}"
     model_seconds = spark.sparkContext.accumulator(0.0)
     with progress(spark, "classify: conversations labelled", n_todo) as done:
-        with step(spark, f"label {n_todo:,} conversations"):
-            classified = materialize(
-                spread(todo, n_todo, cfg["classify"]["conversations_per_task"])
-                .transform(lambda df: apply_classifier(df, heads, udfs.settings_from_config(cfg), scorers,
-                                                       (done, model_seconds)))
-                .transform(lambda df: stamp(df, model_name=cfg["model"]["name"], model_version=heads.version,
-                                            run_id=run_id)), staging)
+        classified = materialize(
+            spread(todo, n_todo, cfg["classify"]["conversations_per_task"])
+            .transform(lambda df: apply_classifier(df, heads, udfs.settings_from_config(cfg), scorers,
+                                                   (done, model_seconds)))
+            .transform(lambda df: stamp(df, model_name=cfg["model"]["name"], model_version=heads.version,
+                                        run_id=run_id)), staging, what=f"label {n_todo:,} conversations")
     try:
         n_classified = classified.count()
         failures = classify_failures(classified)

@@ -212,13 +212,13 @@ def merge_new_rows(spark: SparkSession, df: DataFrame, path: str, keys: list[str
         (merge.whenMatchedUpdateAll() if update else merge).whenNotMatchedInsertAll().execute()
 
 
-def materialize(df: DataFrame, path: str) -> DataFrame:
-    """Write df once to a scratch Delta table at path and read it back.
+def materialize(df: DataFrame, path: str, *, what: str) -> DataFrame:
+    """Write df once to a scratch Delta table at path and read it back; `what` names the Spark job.
 
     For results that are expensive to compute (model output) and read by several writes: Delta MERGE
     plans its source again instead of reading a cached DataFrame, which would run the model once per MERGE.
     """
-    with step(df.sparkSession, f"write {Path(path).name}"), _outside_transaction(df.sparkSession):
+    with step(df.sparkSession, what), _outside_transaction(df.sparkSession):
         df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
     return read_table(df.sparkSession, path)
 

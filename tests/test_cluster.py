@@ -38,7 +38,6 @@ pytestmark = [
 
 ROOT = Path(__file__).resolve().parents[1]
 SPARK_HOME = Path(pyspark.__file__).parent
-DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
 N = 200
 KEY = "5eed" * 16
 MALFORMED = ['{"conversation_id": "bad-1", "messages": [', json.dumps({"conversation_id": "bad-2", "user_id": "x"})]
@@ -145,19 +144,17 @@ def _synth_input(spark, root: Path) -> Path:
     return inputs
 
 
-def _submit(cluster: str, package: Path, python: Path, app_args: list[str], cwd: Path, **env: str):
-    command = [str(SPARK_HOME / "bin" / "spark-submit"), "--master", cluster, "--deploy-mode", "client",
-               "--packages", DELTA_PACKAGE, "--py-files", str(package / "affective.zip"),
+def _submit(spark_submit, cluster: str, package: Path, python: Path, app_args: list[str], cwd: Path, **env: str):
+    options = ["--master", cluster, "--deploy-mode", "client", "--py-files", str(package / "affective.zip"),
                "--conf", "spark.executor.memory=1g", "--conf", "spark.driver.host=127.0.0.1",
                "--conf", "spark.eventLog.enabled=true", "--conf", f"spark.eventLog.dir={cwd}",
-               "--conf", "spark.eventLog.compress=false",
-               str(ROOT / "jobs" / "run.py"), *app_args]
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=1500,
-                          env=_spark_env(PYSPARK_PYTHON=str(python), PYSPARK_DRIVER_PYTHON=str(python), **env))
+               "--conf", "spark.eventLog.compress=false"]
+    return spark_submit(ROOT / "jobs" / "run.py", app_args, options=options, cwd=cwd,
+                        env=_spark_env(PYSPARK_PYTHON=str(python), PYSPARK_DRIVER_PYTHON=str(python), **env))
 
 
 @pytest.fixture(scope="module")
-def runs(spark, cluster, package, wheel_python, tmp_path_factory):
+def runs(spark, spark_submit, cluster, package, wheel_python, tmp_path_factory):
     """The same input through `affective run`: in this process on local[*], and on the cluster."""
     root = tmp_path_factory.mktemp("cluster-run")
     inputs = _synth_input(spark, root)
@@ -167,10 +164,10 @@ def runs(spark, cluster, package, wheel_python, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AFFECTIVE_PSEUDONYM_KEY", KEY)
         assert affective(["run", "--profile", "local", *args, "--output", str(root / "local"), "--run-id", "local"]) == 0
-    submitted = _submit(cluster, package, wheel_python,
+    submitted = _submit(spark_submit, cluster, package, wheel_python,
                         ["--profile", "cluster", *args, "--output", str(root / "cluster"), "--run-id", "cluster"],
                         cwd=root, AFFECTIVE_PSEUDONYM_KEY=KEY)
-    assert submitted.returncode == 0, submitted.stderr[-6000:]
+    assert submitted.returncode == 0, (submitted.stdout + submitted.stderr)[-6000:]
     return root, submitted
 
 
@@ -204,10 +201,16 @@ def _assert_close(local, cluster, where: str) -> None:
         assert local == cluster, (where, local, cluster)
 
 
+def _tables(out: Path) -> list[str]:
+    """The Delta tables of a run's output; the scratch folder (_staging) must be left empty."""
+    assert not any((out / "tables" / "_staging").rglob("*.parquet")), out
+    return sorted(p.name for p in (out / "tables").iterdir() if (p / "_delta_log").is_dir())
+
+
 def test_the_cluster_writes_the_same_tables_as_a_local_run(runs):
     root, _ = runs
-    tables = sorted(p.name for p in (root / "local" / "tables").iterdir())
-    assert sorted(p.name for p in (root / "cluster" / "tables").iterdir()) == tables
+    tables = _tables(root / "local")
+    assert _tables(root / "cluster") == tables
     assert {"conversations", "conversation_labels", "message_sentiment", "prevalence"} <= set(tables)
     for table in tables:
         local, cluster = _rows(root / "local" / "tables" / table), _rows(root / "cluster" / "tables" / table)
@@ -219,9 +222,11 @@ def test_the_cluster_writes_the_same_tables_as_a_local_run(runs):
 
 def test_the_cluster_run_reports_progress_and_quarantine_and_names_its_spark_jobs(runs):
     root, submitted = runs
-    assert f"classify: conversations labelled: {N}/{N} (100%)" in submitted.stderr
-    assert f"{len(MALFORMED)} input rows were quarantined" in submitted.stderr
-    assert KEY not in submitted.stdout + submitted.stderr
+    # spark-submit passes the Python driver's stderr, where our log goes, on to its own stdout.
+    output = submitted.stdout + submitted.stderr
+    assert f"classify: conversations labelled: {N}/{N} (100%)" in output
+    assert f"{len(MALFORMED)} input rows were quarantined" in output
+    assert KEY not in output
     descriptions = set()
     for log in root.glob("eventlog_v2_app-*/events_*"):  # Spark 4 writes rolling event logs
         for line in log.read_text().splitlines():
@@ -234,14 +239,15 @@ def test_the_cluster_run_reports_progress_and_quarantine_and_names_its_spark_job
     assert "affective ingest cluster: merge new rows into conversations" in descriptions
 
 
-def test_a_cluster_run_without_a_configured_key_is_a_config_error(cluster, package, wheel_python, runs):
+def test_a_cluster_run_without_a_configured_key_is_a_config_error(spark_submit, cluster, package, wheel_python, runs):
     root, _ = runs
-    submitted = _submit(cluster, package, wheel_python,
+    submitted = _submit(spark_submit, cluster, package, wheel_python,
                         ["--profile", "local", "--input", str(root / "data" / "conversations"),
                          "--output", str(root / "no-key"), "--set", f"paths.state={root / 'state'}"], cwd=root)
-    assert submitted.returncode == 2, submitted.stderr[-3000:]
-    assert "config error: no pseudonym key" in submitted.stderr
-    assert "a generated key is never used with a cluster master, here spark://127.0.0.1:" in submitted.stderr
+    output = submitted.stdout + submitted.stderr
+    assert submitted.returncode == 2, output[-3000:]
+    assert "config error: no pseudonym key" in output
+    assert "a generated key is never used with a cluster master, here spark://127.0.0.1:" in output
 
 
 def test_the_wheel_holds_jobs_udfs_config_and_the_console_script(package, wheel_python):
