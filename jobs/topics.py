@@ -74,15 +74,15 @@ def fit_scope(rows: DataFrame, n: int, cfg: dict[str, Any]) -> tuple[DataFrame, 
     features = (rows.repartition(partitions, "conversation_id").sortWithinPartitions("conversation_id")
                 .withColumn("features", array_to_vector("embedding")))
     fine_k = choose_k(n, t["fine_k"], t["max_k"], t["conversations_per_fine_cluster"])
-    fine = KMeans(k=fine_k, seed=t["seed"], maxIter=t["max_iter"], distanceMeasure="cosine",
-                  predictionCol="fine").fit(features)
+    fine = KMeans(k=fine_k, seed=t["seed"], maxIter=t["max_iter"], initSteps=t["init_steps"],
+                  distanceMeasure="cosine", predictionCol="fine").fit(features)
     fine_centres = [c.tolist() for c in fine.clusterCenters()]
     spark = rows.sparkSession
     centres = spark.createDataFrame([(i, c) for i, c in enumerate(fine_centres)],
                                     "fine int, centre array<double>").coalesce(1)
     coarse_k = choose_k(len(fine_centres), t["coarse_k"], t["max_k"], t["fine_clusters_per_coarse"])
-    coarse = KMeans(k=coarse_k, seed=t["seed"], maxIter=t["max_iter"], distanceMeasure="cosine",
-                    predictionCol="coarse").fit(centres.withColumn("features", array_to_vector("centre")))
+    coarse = KMeans(k=coarse_k, seed=t["seed"], maxIter=t["max_iter"], initSteps=t["init_steps"],
+                    distanceMeasure="cosine", predictionCol="coarse").fit(centres.withColumn("features", array_to_vector("centre")))
     parent = coarse.transform(centres.withColumn("features", array_to_vector("centre"))).select("fine", "coarse")
     assigned = fine.transform(features).select(
         "conversation_id", "user_id", "scope", "categories", "pushback", "pushback_reason", "referral", "fine"

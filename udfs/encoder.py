@@ -18,7 +18,6 @@ logger = logging.getLogger(__name__)
 
 ENCODER_NAME = "all-MiniLM-L6-v2"
 STAND_IN = "stand-in"  # bench/scaling.py: Spark's own work without the model's cost
-ENCODERS = (ENCODER_NAME, STAND_IN)
 EMBEDDING_DIM = 384
 LOADS_IN_THIS_PROCESS = {"count": 0}
 MAX_ERROR_CHARS = 300
