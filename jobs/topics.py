@@ -78,12 +78,12 @@ def fit_scope(rows: DataFrame, n: int, cfg: dict[str, Any]) -> tuple[DataFrame, 
                   distanceMeasure="cosine", predictionCol="fine").fit(features)
     fine_centres = [c.tolist() for c in fine.clusterCenters()]
     spark = rows.sparkSession
-    centres = spark.createDataFrame([(i, c) for i, c in enumerate(fine_centres)],
-                                    "fine int, centre array<double>").coalesce(1)
+    centres = (spark.createDataFrame([(i, c) for i, c in enumerate(fine_centres)], "fine int, centre array<double>")
+               .coalesce(1).withColumn("features", array_to_vector("centre")))
     coarse_k = choose_k(len(fine_centres), t["coarse_k"], t["max_k"], t["fine_clusters_per_coarse"])
     coarse = KMeans(k=coarse_k, seed=t["seed"], maxIter=t["max_iter"], initSteps=t["init_steps"],
-                    distanceMeasure="cosine", predictionCol="coarse").fit(centres.withColumn("features", array_to_vector("centre")))
-    parent = coarse.transform(centres.withColumn("features", array_to_vector("centre"))).select("fine", "coarse")
+                    distanceMeasure="cosine", predictionCol="coarse").fit(centres)
+    parent = coarse.transform(centres).select("fine", "coarse")
     assigned = fine.transform(features).select(
         "conversation_id", "user_id", "scope", "categories", "pushback", "pushback_reason", "referral", "fine"
     ).join(F.broadcast(parent), "fine")
