@@ -332,3 +332,32 @@ def test_mlflow_transformers_model(model_dirs, texts, tmp_path):
     assert backends._is_mlflow_model(path)
     proba = HFClassifierScorer(path, SENTIMENT_MAP, device="cpu").score(texts).proba
     np.testing.assert_allclose(proba, _scorer(model_dirs).score(texts).proba, atol=1e-6)
+
+
+def test_classifier_reads_a_context_and_its_text_as_one_pair(model_dirs, texts):
+    """Pushback reads the reply with the request before it: (context, text) in one sequence, '' for none."""
+    scorer = _scorer(model_dirs, batch_size=5)
+    contexts = [texts[-1 - i] if i % 3 else "" for i in range(len(texts))]
+    proba = scorer.score(texts, contexts).proba
+    batch = scorer.tokenizer(contexts, texts, return_tensors="pt", padding=True)
+    with torch.inference_mode():
+        expected = torch.softmax(scorer.model(**batch).logits, dim=-1).numpy() @ scorer.mapping
+    np.testing.assert_allclose(proba, expected, atol=1e-5)
+    assert not np.allclose(proba[1], scorer.score([texts[1]]).proba[0], atol=1e-3)  # the context counts
+
+
+def test_classifier_pair_longer_than_max_length_cuts_the_longer_side(model_dirs, monkeypatch):
+    scorer = _scorer(model_dirs, max_length=16)
+    batches = _record_batches(monkeypatch, scorer.model)
+    result = scorer.score(["thanks you so much"], [" ".join(WORDS * 50)])
+    ids = batches[0]["input_ids"][0].tolist()
+    assert result.errors == [None] and len(ids) == 16
+    text_ids = scorer.tokenizer("thanks you so much", add_special_tokens=False)["input_ids"]
+    assert ids[-5:] == text_ids + [scorer.tokenizer.sep_token_id]  # the short reply is kept whole
+
+
+def test_zero_shot_premise_is_the_context_and_the_text(model_dirs, texts):
+    scorer = ZeroShotScorer(model_dirs["nli"], HYPOTHESES, device="cpu")
+    with_context = scorer.score([texts[0], texts[1]], [texts[2], ""]).proba
+    np.testing.assert_allclose(with_context[0], scorer.score([f"{texts[2]}\n\n{texts[0]}"]).proba[0], atol=1e-6)
+    np.testing.assert_allclose(with_context[1], scorer.score([texts[1]]).proba[0], atol=1e-6)

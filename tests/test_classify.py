@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from test_backends import model_dirs  # noqa: F401  (the tiny models, a session fixture)
 
@@ -215,3 +216,58 @@ def test_the_stand_in_encoder_gives_unit_vectors_per_text_without_loading_a_mode
                                      for conv in CONVERSATIONS]})
     out = classify_batch(pdf, heads, udfs.ClassifierSettings(encoder=encoder.STAND_IN))
     assert len(out) == len(CONVERSATIONS) and all(e == [] for e in out["errors"])
+
+
+def _messages(*turns: tuple[str, str]) -> list[dict]:
+    return [{"index": i, "role": role, "content": content} for i, (role, content) in enumerate(turns)]
+
+
+def test_each_assistant_message_is_read_with_the_user_message_it_replies_to():
+    from udfs import encoder
+    from udfs.classifier import encode_messages, turns_to_embed
+
+    settings = udfs.ClassifierSettings(encoder=encoder.STAND_IN, sentiment_scope="shift")
+    opening = _messages(("assistant", "Hi, how can I help?"), ("user", "u0"), ("assistant", "a1"),
+                        ("assistant", "a2"), ("user", "u1"))
+    # 10 user turns: "shift" alone would embed turns 0-2 and 7-9; the replies also need 3-6.
+    long = _messages(*[t for i in range(10) for t in (("user", f"q{i}"), ("assistant", f"r{i}"))])
+    batch = encode_messages([opening, long], lambda n: turns_to_embed(n, settings), settings, "cpu")
+    assert batch.reply_turn == [[-1, 0, 0], list(range(10))]
+    assert sorted(batch.user_at[1]) == list(range(10))
+    before = batch.before_positions()
+    asst = batch.assistant_positions()
+    pairs = [(batch.texts[b] if b >= 0 else None, batch.texts[a]) for b, a in zip(before, asst)]
+    assert pairs == [(None, "Hi, how can I help?"), ("u0", "a1"), ("u0", "a2"), *((f"q{i}", f"r{i}") for i in range(10))]
+    context = batch.context_vectors(before)
+    assert not context[0].any()  # nothing came before the greeting
+    np.testing.assert_array_equal(context[1], batch.vectors[batch.user_at[0][0]])
+    assert batch.replies(0, [0]) == asst[1:3].tolist() and batch.replies(0, [1]) == []
+
+
+def test_pushback_reads_the_request_and_use_reads_the_replies(heads):
+    """The same reply scores differently after different requests, and the same user side differently
+    with different replies: the context reaches the heads (and a user-only row reads zeros)."""
+    import pandas as pd
+
+    from udfs import encoder
+    from udfs.classifier import classify_batch
+    from udfs.heads import no_context, pool, with_context
+
+    reply = "I won't do that, but I can help you with something else."
+    pdf = pd.DataFrame({"messages": [
+        _messages(("user", "Write me a fake doctor's note so I can skip my exam."), ("assistant", reply)),
+        _messages(("user", "Can you recommend a good book about trees?"), ("assistant", reply)),
+        _messages(("user", "I had a rough day and I just want to talk."),
+                  ("assistant", "I'm here. Tell me what happened today, I'm listening.")),
+        _messages(("user", "I had a rough day and I just want to talk."),
+                  ("assistant", "Here is a Python function that parses the CSV file and returns a list of rows.")),
+        _messages(("user", "I had a rough day and I just want to talk.")),
+    ]})
+    out = classify_batch(pdf, heads, udfs.ClassifierSettings())
+    assert abs(out["pushback_score"][0] - out["pushback_score"][1]) > 0.01
+    user_side = np.asarray(out["embedding"][2], dtype=np.float32)[None, :]
+    replies = encoder.embed([pdf["messages"][row][1]["content"] for row in (2, 3)])[0]
+    for row, context in ((2, replies[[0]]), (3, replies[[1]]), (4, no_context(1))):
+        expected = heads["use"].proba(with_context(user_side, pool(context)[None, :]))[0]
+        assert out["use_score"][row] == pytest.approx(float(expected.max()), abs=1e-5), row
+    assert out["use_score"][2] != pytest.approx(out["use_score"][3], abs=1e-4)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from udfs.heads import with_context
 from udfs.training import labelled_training_set, training_version
 
 
@@ -12,11 +13,12 @@ def _vectors(rng, n):
 
 def _row(rng, *, pushback, referral, n_assistant=3, reason=None):
     return {
-        "pooled": _vectors(rng, 1)[0].tolist(), "use": "affective" if pushback else "task",
+        "pooled": _vectors(rng, 1)[0].tolist(), "context": _vectors(rng, 1)[0].tolist(), "use": "affective" if pushback else "task",
         "categories": ["counseling"] if pushback else [],
         "user": [{"message_index": 0, "embedding": _vectors(rng, 1)[0].tolist()},
                  {"message_index": 2, "embedding": _vectors(rng, 1)[0].tolist()}],
-        "assistant": [{"message_index": 2 * i + 1, "embedding": v.tolist()} for i, v in enumerate(_vectors(rng, n_assistant))],
+        "assistant": [{"message_index": 2 * i + 1, "embedding": v.tolist(), "context": c.tolist()}
+                      for i, (v, c) in enumerate(zip(_vectors(rng, n_assistant), _vectors(rng, n_assistant)))],
         "pushback": pushback, "pushback_reason": reason, "referral": referral,
         "message_sentiment": [{"index": 0, "score": -2}, {"index": 2, "score": 1}, {"index": 9, "score": 0}],
     }
@@ -28,11 +30,15 @@ def test_positive_instance_is_the_message_the_base_heads_score_highest(heads):
     plain = _row(rng, pushback=False, referral=False)
     data = labelled_training_set([pushed, plain], heads)
     pushed_vectors = np.array([m["embedding"] for m in pushed["assistant"]], dtype=np.float32)
-    top = int(heads["pushback"].proba(pushed_vectors)[:, 1].argmax())
+    contexts = np.array([m["context"] for m in pushed["assistant"]], dtype=np.float32)
+    # the pushback head reads each reply with the user message before it
+    top = int(heads["pushback"].proba(with_context(pushed_vectors, contexts))[:, 1].argmax())
     # one positive from the pushback conversation (its other replies are ambiguous), three negatives
     assert data.asst_pushback == [True, False, False, False]
     assert data.asst_reason == ["safety", None, None, None]
     np.testing.assert_allclose(data.asst_x[0], pushed_vectors[top])
+    np.testing.assert_allclose(data.asst_context[0], contexts[top])
+    np.testing.assert_allclose(data.conv_context, [pushed["context"], plain["context"]])
     assert data.asst_referral == [False] * 4
     assert data.conv_use == ["affective", "task"] and data.conv_categories == [["counseling"], []]
     # only user messages that carry a label are used; index 9 does not exist
@@ -48,3 +54,56 @@ def test_training_version_follows_the_data(heads):
     assert training_version(first, "base") != training_version(first, "other-base")
     rows[0]["use"] = "content_creation"
     assert training_version(labelled_training_set(rows, heads), "base") != training_version(first, "base")
+
+
+def test_changed_context_changes_the_version(heads):
+    rng = np.random.default_rng(2)
+    rows = [_row(rng, pushback=False, referral=False)]
+    first = training_version(labelled_training_set(rows, heads), "base")
+    rows[0]["assistant"][1]["context"] = _vectors(rng, 1)[0].tolist()
+    assert training_version(labelled_training_set(rows, heads), "base") != first
+
+
+def _requests(rng, n):
+    """Request vectors; the first half (the pushed-back ones) lean along one axis."""
+    requests = _vectors(rng, n)
+    requests[: n // 2, 0] += 3.0
+    return requests / np.linalg.norm(requests, axis=1, keepdims=True)
+
+
+def test_a_context_head_learns_what_only_the_context_explains():
+    """Pushback that only the request before the reply explains is learnt, and holds on unseen pairs."""
+    from udfs.heads import CATEGORIES, TrainingSet, fit_heads
+
+    rng = np.random.default_rng(3)
+    n = 600  # more examples than dimensions: the replies' noise cannot be memorised
+    pushed = [i < n // 2 for i in range(n)]
+    data = TrainingSet(
+        conv_x=_vectors(rng, 40), conv_context=_vectors(rng, 40), conv_use=["task", "affective"] * 20,
+        conv_categories=[[] if i % 2 == 0 else [CATEGORIES[(i // 2) % len(CATEGORIES)]] for i in range(40)],
+        asst_x=_vectors(rng, n), asst_context=_requests(rng, n), asst_pushback=pushed,
+        asst_reason=["safety" if p and i % 2 else "policy" if p else None for i, p in enumerate(pushed)],
+        asst_referral=[i % 3 == 0 for i in range(n)],
+        user_x=_vectors(rng, 50), user_sentiment=[-2, -1, 0, 1, 2] * 10)
+    heads = fit_heads(data, version="t", seed=0, c=1.0)
+    assert heads["pushback"].coef.shape == (1, 768) and heads["use"].coef.shape[1] == 768
+    assert heads["referral"].coef.shape == (1, 384) and heads["sentiment"].coef.shape == (5, 384)
+    unseen = heads["pushback"].proba(with_context(_vectors(rng, n), _requests(rng, n)))[:, 1]
+    assert np.mean((unseen >= 0.5) == np.array(pushed)) > 0.9
+    assert heads.metrics["cv_macro_f1.pushback"] > 0.6  # with and without context, folds by example
+
+
+def test_heads_saved_before_context_features_are_refused_with_a_clear_error(heads, tmp_path):
+    import json
+
+    import pytest
+
+    from udfs.heads import Heads
+
+    heads.save(tmp_path)
+    assert Heads.load(tmp_path).heads["pushback"].coef.shape == (1, 768)
+    meta = json.loads((tmp_path / "heads.json").read_text())
+    del meta["format"]  # as written by the version that read each message alone
+    (tmp_path / "heads.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="heads of format 1, this version reads format 2.*affective train"):
+        Heads.load(tmp_path)

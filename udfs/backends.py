@@ -22,7 +22,7 @@ from udfs.encoder import resolve_device, run_batched
 
 logger = logging.getLogger(__name__)
 
-Input = Union[str, tuple[str, str]]  # one text, or a (premise, hypothesis) pair
+Input = Union[str, tuple[str, str]]  # one text, or a pair: (context, text) or (premise, hypothesis)
 DTYPES = ("float32", "float16", "bfloat16")
 # The spec fields each backend type reads; any other field set in its spec is a config mistake.
 SPEC_FIELDS = {"embedded": ("type",), "hf-classifier": ("type", "path", "labels"),
@@ -43,7 +43,7 @@ class TextScorer(Protocol):
 
     classes: tuple
 
-    def score(self, texts: Sequence[str]) -> ScoredBatch: ...
+    def score(self, texts: Sequence[str], contexts: Sequence[str] | None = None) -> ScoredBatch: ...
 
 
 def parse_label(value: str) -> bool | int | str:
@@ -124,10 +124,12 @@ def load_model(path: str, device: str, dtype: str):
     return tokenizer, model
 
 
-def _tokenize(tokenizer, inputs: Sequence[Input], max_length: int) -> list[dict[str, list[int]]]:
-    """Token ids per input, truncated to max_length; of a pair only the text is cut, never the hypothesis."""
+def _tokenize(tokenizer, inputs: Sequence[Input], max_length: int,
+              truncation: str = "only_first") -> list[dict[str, list[int]]]:
+    """Token ids per input, truncated to max_length; of a pair, `truncation` says which side is cut
+    ('only_first': never the hypothesis; 'longest_first': the longer of context and text)."""
     if isinstance(inputs[0], tuple):
-        encoded = tokenizer([p for p, _ in inputs], [h for _, h in inputs], truncation="only_first",
+        encoded = tokenizer([p for p, _ in inputs], [h for _, h in inputs], truncation=truncation,
                             max_length=max_length)
     else:
         encoded = tokenizer(list(inputs), truncation=True, max_length=max_length)
@@ -135,7 +137,7 @@ def _tokenize(tokenizer, inputs: Sequence[Input], max_length: int) -> list[dict[
 
 
 def run_model(tokenizer, model, inputs: Sequence[Input], *, device: str, batch_size: int,
-              max_length: int) -> tuple[np.ndarray, list[str | None]]:
+              max_length: int, truncation: str = "only_first") -> tuple[np.ndarray, list[str | None]]:
     """Logits for every input through the shared batching engine (udfs.encoder.run_batched).
 
     Returns:
@@ -149,7 +151,7 @@ def run_model(tokenizer, model, inputs: Sequence[Input], *, device: str, batch_s
         batch = tokenizer.pad(rows, return_tensors="pt").to(device)
         return model(**batch).logits.float().cpu().numpy()
 
-    return run_batched(_tokenize(tokenizer, inputs, max_length), forward, model.config.num_labels,
+    return run_batched(_tokenize(tokenizer, inputs, max_length, truncation), forward, model.config.num_labels,
                        device=device, batch_size=batch_size)
 
 
@@ -185,10 +187,10 @@ class _LocalModelScorer:
     def model(self):
         return load_model(self.model_dir, self.device, self.dtype)[1]
 
-    def _logits(self, inputs: Sequence[Input]) -> tuple[np.ndarray, list[str | None]]:
+    def _logits(self, inputs: Sequence[Input], truncation: str = "only_first") -> tuple[np.ndarray, list[str | None]]:
         tokenizer, model = load_model(self.model_dir, self.device, self.dtype)
         return run_model(tokenizer, model, inputs, device=self.device, batch_size=self.batch_size,
-                         max_length=self.max_length)
+                         max_length=self.max_length, truncation=truncation)
 
 
 class HFClassifierScorer(_LocalModelScorer):
@@ -212,9 +214,14 @@ class HFClassifierScorer(_LocalModelScorer):
         id2label = self.model.config.id2label
         self.classes, self.mapping = _label_matrix([id2label[i] for i in range(len(id2label))], label_map)
 
-    def score(self, texts: Sequence[str]) -> ScoredBatch:
-        """Probabilities over `classes` for each text (NaN rows where a text failed)."""
-        logits, errors = self._logits(list(texts))
+    def score(self, texts: Sequence[str], contexts: Sequence[str] | None = None) -> ScoredBatch:
+        """Probabilities over `classes` for each text (NaN rows where a text failed).
+
+        contexts: per text, what it answers ('' for nothing), read as the pair (context, text), the way a
+            cross-encoder fine-tuned on (request, reply) pairs reads them; None for texts alone.
+        """
+        inputs = list(texts) if contexts is None else list(zip(contexts, texts))
+        logits, errors = self._logits(inputs, truncation="longest_first")
         return ScoredBatch((_softmax(logits) @ self.mapping).astype(np.float32), errors)
 
 
@@ -278,8 +285,13 @@ class ZeroShotScorer(_LocalModelScorer):
         self.entailment = _label_index(label2id, "entailment")
         self.contradiction = _label_index(label2id, "contradiction") if multi_label else None
 
-    def score(self, texts: Sequence[str]) -> ScoredBatch:
-        """Probabilities over `classes` for each text (NaN rows where any of its pairs failed)."""
+    def score(self, texts: Sequence[str], contexts: Sequence[str] | None = None) -> ScoredBatch:
+        """Probabilities over `classes` for each text (NaN rows where any of its pairs failed).
+
+        contexts: per text, what it answers ('' for nothing); the premise is then the context and the text.
+        """
+        if contexts is not None:
+            texts = [f"{c}\n\n{t}" if c else t for c, t in zip(contexts, texts)]
         n, k = len(texts), len(self.templates)
         logits, pair_errors = self._logits([(text, template) for text in texts for template in self.templates])
         logits = logits.reshape(n, k, logits.shape[1])

@@ -1,8 +1,9 @@
 """The conversation classifier as a Spark map function: encoder once per message, every head on top.
 
-For a batch of conversations it embeds the selected user messages and every assistant message in one
-length-sorted pass, then applies the heads: use and categories on the pooled user side, pushback, its
-reason and referral on each assistant message, sentiment on each selected user message.
+For a batch of conversations it embeds the selected user messages, every assistant message and the user
+message each one replies to in one length-sorted pass, then applies the heads: use and categories on the
+pooled user side with the pooled replies to it, pushback and its reason on each assistant message with
+the user message before it, referral on each assistant message, sentiment on each selected user message.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pandas as pd
 from pyspark.sql import types as T
 
 from udfs import encoder
-from udfs.heads import CATEGORIES, Heads, pool
+from udfs.heads import CATEGORIES, CONTEXT_HEADS, Heads, no_context, pool, with_context
 
 SENTIMENT_TYPE = T.StructType([
     T.StructField("message_index", T.IntegerType()),
@@ -86,7 +87,8 @@ class EncodedBatch:
     """The messages of a batch of conversations that the models read, each embedded once.
 
     Positions index `vectors`, `texts` and `errors`; per conversation row, `user_at` maps a user turn to
-    its position and `assistant_at` lists its assistant messages' positions in conversation order.
+    its position, `assistant_at` lists its assistant messages' positions in conversation order and
+    `reply_turn` the user turn each of them replies to (-1: none, it came first).
     """
 
     vectors: np.ndarray        # (n_messages, 384); NaN rows for messages the encoder failed on
@@ -96,12 +98,29 @@ class EncodedBatch:
     n_user: list[int]          # per row: user messages in the conversation
     user_at: list[dict[int, int]]
     assistant_at: list[list[int]]
+    reply_turn: list[list[int]]
 
     def user_positions(self) -> np.ndarray:
         return np.array([p for turns in self.user_at for p in turns.values()], dtype=int)
 
     def assistant_positions(self) -> np.ndarray:
         return np.array([p for positions in self.assistant_at for p in positions], dtype=int)
+
+    def before_positions(self) -> np.ndarray:
+        """Per assistant message (as in assistant_positions), the user message it replies to, or -1."""
+        return np.array([self.user_at[row][t] if t >= 0 else -1
+                         for row, turns in enumerate(self.reply_turn) for t in turns], dtype=int)
+
+    def replies(self, row: int, turns: Iterable[int]) -> list[int]:
+        """Positions of the row's assistant messages that reply to the given user turns."""
+        wanted = set(turns)
+        return [p for p, t in zip(self.assistant_at[row], self.reply_turn[row]) if t in wanted]
+
+    def context_vectors(self, positions: np.ndarray) -> np.ndarray:
+        """The vectors at positions, zeros where the position is -1 (no context)."""
+        out = no_context(len(positions))
+        out[positions >= 0] = self.vectors[positions[positions >= 0]]
+        return out
 
     def row_errors(self, row: int) -> set[str]:
         positions = [*self.user_at[row].values(), *self.assistant_at[row]]
@@ -110,7 +129,8 @@ class EncodedBatch:
 
 def encode_messages(conversations: Iterable[list[dict]], user_turns: Callable[[int], Iterable[int]],
                     s: ClassifierSettings, device: str) -> EncodedBatch:
-    """Embed, in one length-sorted pass, the chosen user turns and every assistant message of each row.
+    """Embed, in one length-sorted pass, the chosen user turns, every assistant message of each row and
+    the user message each assistant message replies to.
 
     Args:
         conversations: per row, its messages (dicts with index, role, content).
@@ -120,26 +140,33 @@ def encode_messages(conversations: Iterable[list[dict]], user_turns: Callable[[i
     """
     texts: list[str] = []
     message_index: list[int] = []
-    n_user, user_at, assistant_at = [], [], []
+    n_user, user_at, assistant_at, reply_turn = [], [], [], []
     for messages in conversations:
-        users = [m for m in messages if m["role"] == "user"]
+        users, assistants, turns_replied = [], [], []
+        for m in messages:
+            if m["role"] == "user":
+                users.append(m)
+            elif m["role"] == "assistant":
+                assistants.append(m)
+                turns_replied.append(len(users) - 1)
         at = {}
-        for turn in sorted(user_turns(len(users))):
+        for turn in sorted(set(user_turns(len(users))) | {t for t in turns_replied if t >= 0}):
             at[turn] = len(texts)
             texts.append(users[turn]["content"])
             message_index.append(int(users[turn]["index"]))
         positions = []
-        for m in messages:
-            if m["role"] == "assistant":
-                positions.append(len(texts))
-                texts.append(m["content"])
-                message_index.append(int(m["index"]))
+        for m in assistants:
+            positions.append(len(texts))
+            texts.append(m["content"])
+            message_index.append(int(m["index"]))
         n_user.append(len(users))
         user_at.append(at)
         assistant_at.append(positions)
+        reply_turn.append(turns_replied)
     vectors, errors = encoder.embed(texts, encoder=s.encoder, device=device, batch_size=s.batch_size,
                                     max_length=s.max_length, threads=1 if device == "cpu" else None)
-    return EncodedBatch(vectors, errors, texts, np.array(message_index, dtype=int), n_user, user_at, assistant_at)
+    return EncodedBatch(vectors, errors, texts, np.array(message_index, dtype=int), n_user, user_at, assistant_at,
+                        reply_turn)
 
 
 @dataclass(frozen=True)
@@ -157,21 +184,26 @@ class TaskScores:
         return self.classes[int(np.nan_to_num(self.proba[i], nan=-1).argmax())]
 
 
-def _task_scores(task: str, heads: Heads, scorers: dict, vectors: np.ndarray, texts: list[str]) -> TaskScores:
-    """Scores from the task's configured backend: its own model if one is set, else the head."""
+def _task_scores(task: str, heads: Heads, scorers: dict, vectors: np.ndarray, texts: list[str],
+                 context: tuple[np.ndarray, list[str]] | None = None) -> TaskScores:
+    """Scores from the task's configured backend: its own model if one is set, else the head.
+
+    context: for the tasks that read one, the context's vectors (zeros: none) and texts ('' : none).
+    """
     scorer = scorers.get(task)
     if scorer is None:
         head = heads[task]
-        proba = head.proba(vectors) if len(vectors) else np.zeros((0, len(head.classes)))
+        features = with_context(vectors, context[0]) if task in CONTEXT_HEADS else vectors
+        proba = head.proba(features) if len(vectors) else np.zeros((0, len(head.classes)))
         return TaskScores(head.classes, proba, [None] * len(proba))
-    batch = scorer.score(texts)
+    batch = scorer.score(texts, context[1] if context else None)
     return TaskScores(tuple(scorer.classes), batch.proba, [f"{task}: {e}" if e else None for e in batch.errors])
 
 
-def _category_proba(heads: Heads, pooled: np.ndarray) -> np.ndarray:
+def _category_proba(heads: Heads, features: np.ndarray) -> np.ndarray:
     """(n, len(CATEGORIES)): each category head's probability, one matrix product per head."""
-    return np.column_stack([heads[f"category.{c}"].proba(pooled)[:, 1] for c in CATEGORIES]) \
-        if len(pooled) else np.zeros((0, len(CATEGORIES)))
+    return np.column_stack([heads[f"category.{c}"].proba(features)[:, 1] for c in CATEGORIES]) \
+        if len(features) else np.zeros((0, len(CATEGORIES)))
 
 
 def _use_and_categories(use_p: np.ndarray, use_classes: list, category_p: np.ndarray, n_user: int,
@@ -191,8 +223,16 @@ def _use_and_categories(use_p: np.ndarray, use_classes: list, category_p: np.nda
     return use, float(use_p[use_classes.index(use)]), categories
 
 
-def _pooled(batch: EncodedBatch, row: int, turns: Iterable[int]) -> np.ndarray:
-    return pool(batch.vectors[[batch.user_at[row][t] for t in turns]])
+def _pooled(batch: EncodedBatch, row: int, turns: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The pooled user turns of a row and the pooled assistant replies to them (zeros: none)."""
+    turns = list(turns)
+    return pool(batch.vectors[[batch.user_at[row][t] for t in turns]]), pool(batch.vectors[batch.replies(row, turns)])
+
+
+def _stacked(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    if not pairs:
+        return no_context(0), no_context(0)
+    return np.stack([u for u, _ in pairs]), np.stack([a for _, a in pairs])
 
 
 def _drift(heads: Heads, batch: EncodedBatch, plans: list, s: ClassifierSettings) -> list[list[dict]]:
@@ -201,8 +241,8 @@ def _drift(heads: Heads, batch: EncodedBatch, plans: list, s: ClassifierSettings
     drift: list[list[dict]] = [[] for _ in plans]
     if not spans:
         return drift
-    pooled = np.stack([_pooled(batch, row, window) for row, _, window in spans])
-    use_p, category_p = heads["use"].proba(pooled), _category_proba(heads, pooled)
+    features = with_context(*_stacked([_pooled(batch, row, window) for row, _, window in spans]))
+    use_p, category_p = heads["use"].proba(features), _category_proba(heads, features)
     for i, (row, number, window) in enumerate(spans):
         use, _, categories = _use_and_categories(use_p[i], list(heads["use"].classes), category_p[i], len(window), s)
         drift[row].append({"window": number, "first_user_turn": window[0], "last_user_turn": window[-1],
@@ -231,18 +271,18 @@ def classify_batch(pdf: pd.DataFrame, heads: Heads, s: ClassifierSettings, devic
     scorers = scorers or {}
     batch = encode_messages(pdf["messages"], lambda n_user: turns_to_embed(n_user, s), s, device)
     plans = [_selected_user_turns(n, s) for n in batch.n_user]
-    asst, users = batch.assistant_positions(), batch.user_positions()
+    asst, users, before = batch.assistant_positions(), batch.user_positions(), batch.before_positions()
     asst_texts = [batch.texts[p] for p in asst]
-    pushback = _task_scores("pushback", heads, scorers, batch.vectors[asst], asst_texts)
-    reason = _task_scores("pushback_reason", heads, scorers, batch.vectors[asst], asst_texts)
+    asst_context = (batch.context_vectors(before), [batch.texts[p] if p >= 0 else "" for p in before])
+    pushback = _task_scores("pushback", heads, scorers, batch.vectors[asst], asst_texts, asst_context)
+    reason = _task_scores("pushback_reason", heads, scorers, batch.vectors[asst], asst_texts, asst_context)
     referral = _task_scores("referral", heads, scorers, batch.vectors[asst], asst_texts)
     sentiment = _task_scores("sentiment", heads, scorers, batch.vectors[users], [batch.texts[p] for p in users])
-    pooled = np.stack([_pooled(batch, row, plan[0]) for row, plan in enumerate(plans)]) if plans \
-        else np.zeros((0, encoder.EMBEDDING_DIM), np.float32)
-    use_scores = _task_scores("use", heads, scorers, pooled,
-                              ["\n".join(batch.texts[batch.user_at[row][t]] for t in plan[0])
-                               for row, plan in enumerate(plans)])
-    category_p = _category_proba(heads, pooled)
+    pooled, replies = _stacked([_pooled(batch, row, plan[0]) for row, plan in enumerate(plans)])
+    joined = [("\n".join(batch.texts[batch.user_at[row][t]] for t in plan[0]),
+               "\n".join(batch.texts[p] for p in batch.replies(row, plan[0]))) for row, plan in enumerate(plans)]
+    use_scores = _task_scores("use", heads, scorers, pooled, [u for u, _ in joined], (replies, [a for _, a in joined]))
+    category_p = _category_proba(heads, with_context(pooled, replies))
     drift = _drift(heads, batch, plans, s)
     push_p, refer_p = pushback.positive(), referral.positive()
     # Where each message's scores sit in the task arrays.

@@ -16,7 +16,7 @@ from pyspark.sql import types as T
 
 from udfs import encoder
 from udfs.classifier import ClassifierSettings, edge_turns, encode_messages
-from udfs.heads import Heads, TrainingSet, pool
+from udfs.heads import Heads, TrainingSet, pool, with_context
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +24,10 @@ VECTOR = T.ArrayType(T.FloatType())
 EMBEDDED_TYPE = T.StructType([
     T.StructField("conversation_id", T.StringType()),
     T.StructField("pooled", VECTOR),
+    T.StructField("context", VECTOR),  # the pooled assistant replies to the pooled user turns
     T.StructField("assistant", T.ArrayType(T.StructType([
-        T.StructField("message_index", T.IntegerType()), T.StructField("embedding", VECTOR)]))),
+        T.StructField("message_index", T.IntegerType()), T.StructField("embedding", VECTOR),
+        T.StructField("context", VECTOR)]))),  # the user message it replies to (zeros: none)
     T.StructField("user", T.ArrayType(T.StructType([
         T.StructField("message_index", T.IntegerType()), T.StructField("embedding", VECTOR)]))),
 ])
@@ -42,17 +44,19 @@ def training_embedder(settings: ClassifierSettings) -> Callable[[Iterator[pd.Dat
             if failed:  # labelled data is small and precious: stop rather than train on a hole
                 raise RuntimeError(f"{len(failed)} labelled messages could not be embedded: {failed[0]}")
 
-            def messages(positions) -> list[dict]:
-                return [{"message_index": int(batch.message_index[p]), "embedding": batch.vectors[p].tolist()}
-                        for p in positions]
+            def messages(positions, contexts=None) -> list[dict]:
+                return [{"message_index": int(batch.message_index[p]), "embedding": batch.vectors[p].tolist(),
+                         **({"context": contexts[i].tolist()} if contexts is not None else {})}
+                        for i, p in enumerate(positions)]
 
             out = []
             for row, cid in enumerate(pdf["conversation_id"]):
                 turns = edge_turns(batch.n_user[row], settings.category_user_messages // 2)
-                pooled = (pool(batch.vectors[[batch.user_at[row][t] for t in turns]]) if turns
-                          else np.zeros(encoder.EMBEDDING_DIM))
-                out.append({"conversation_id": cid, "pooled": pooled.astype(np.float32).tolist(),
-                            "assistant": messages(batch.assistant_at[row]),
+                before = np.array([batch.user_at[row][t] if t >= 0 else -1 for t in batch.reply_turn[row]], dtype=int)
+                out.append({"conversation_id": cid,
+                            "pooled": pool(batch.vectors[[batch.user_at[row][t] for t in turns]]).tolist(),
+                            "context": pool(batch.vectors[batch.replies(row, turns)]).tolist(),
+                            "assistant": messages(batch.assistant_at[row], batch.context_vectors(before)),
                             "user": messages(batch.user_at[row].values())})
             yield pd.DataFrame(out, columns=[f.name for f in EMBEDDED_TYPE.fields])
 
@@ -63,18 +67,19 @@ def labelled_training_set(rows: list[dict], base: Heads) -> TrainingSet:
     """A TrainingSet from embedded conversations joined with their human labels.
 
     Args:
-        rows: dicts with `pooled`, `assistant`, `user` (EMBEDDED_TYPE) and the label fields `use`,
+        rows: dicts with `pooled`, `context`, `assistant`, `user` (EMBEDDED_TYPE) and the label fields `use`,
             `categories`, `pushback`, `pushback_reason`, `referral`, `message_sentiment`.
         base: heads whose pushback and referral scores pick the positive assistant message.
 
     Returns:
         The training set (conversations without assistant messages add no pushback examples).
     """
-    conv_x, uses, cats = [], [], []
-    asst_x, pushed, reasons, referred = [], [], [], []
+    conv_x, conv_context, uses, cats = [], [], [], []
+    asst_x, asst_context, pushed, reasons, referred = [], [], [], [], []
     user_x, sentiment = [], []
     for r in rows:
         conv_x.append(np.asarray(r["pooled"], dtype=np.float32))
+        conv_context.append(np.asarray(r["context"], dtype=np.float32))
         uses.append(r["use"])
         cats.append(list(r["categories"] or []))
         scores = {m["index"]: m["score"] for m in r["message_sentiment"] or []}
@@ -85,22 +90,27 @@ def labelled_training_set(rows: list[dict], base: Heads) -> TrainingSet:
         vectors = np.asarray([m["embedding"] for m in r["assistant"]], dtype=np.float32)
         if not len(vectors):
             continue
-        push_top = int(base["pushback"].proba(vectors)[:, 1].argmax()) if r["pushback"] else -1
+        contexts = np.asarray([m["context"] for m in r["assistant"]], dtype=np.float32)
+        push_top = int(base["pushback"].proba(with_context(vectors, contexts))[:, 1].argmax()) if r["pushback"] else -1
         refer_top = int(base["referral"].proba(vectors)[:, 1].argmax()) if r["referral"] else -1
-        for i, v in enumerate(vectors):
+        for i, (v, c) in enumerate(zip(vectors, contexts)):
             ambiguous = (r["pushback"] and i != push_top) or (r["referral"] and i != refer_top)
             if ambiguous:
                 continue
             asst_x.append(v)
+            asst_context.append(c)
             pushed.append(i == push_top)
             reasons.append(r["pushback_reason"] if i == push_top else None)
             referred.append(i == refer_top)
-    dim = encoder.EMBEDDING_DIM
+
+    def matrix(vectors: list) -> np.ndarray:
+        return np.asarray(vectors, dtype=np.float32).reshape(-1, encoder.EMBEDDING_DIM)
+
     return TrainingSet(
-        conv_x=np.stack(conv_x) if conv_x else np.zeros((0, dim), np.float32), conv_use=uses, conv_categories=cats,
-        asst_x=np.stack(asst_x) if asst_x else np.zeros((0, dim), np.float32), asst_pushback=pushed,
+        conv_x=matrix(conv_x), conv_context=matrix(conv_context), conv_use=uses, conv_categories=cats,
+        asst_x=matrix(asst_x), asst_context=matrix(asst_context), asst_pushback=pushed,
         asst_reason=reasons, asst_referral=referred,
-        user_x=np.asarray(user_x, dtype=np.float32).reshape(-1, dim), user_sentiment=sentiment,
+        user_x=matrix(user_x), user_sentiment=sentiment,
     )
 
 
@@ -109,7 +119,7 @@ def training_version(data: TrainingSet, base_version: str) -> str:
     import hashlib
 
     digest = hashlib.sha256(base_version.encode())
-    for array in (data.conv_x, data.asst_x, data.user_x):
+    for array in (data.conv_x, data.conv_context, data.asst_x, data.asst_context, data.user_x):
         digest.update(np.ascontiguousarray(array).tobytes())
     digest.update(repr((data.conv_use, data.conv_categories, data.asst_pushback, data.asst_reason,
                         data.asst_referral, data.user_sentiment)).encode())
