@@ -132,7 +132,8 @@ def _validate(cfg: dict[str, Any]) -> None:
         "spark.arrow_batch_rows": cfg["spark"]["arrow_batch_rows"] >= 1,
         **{f"topics.{key}": cfg["topics"][key] >= low for key, low in (
             ("fine_k", 0), ("coarse_k", 0), ("conversations_per_fine_cluster", 1), ("fine_clusters_per_coarse", 1),
-            ("max_k", 2), ("max_iter", 1), ("init_steps", 1), ("conversations_per_partition", 1), ("max_conversations_per_user", 1), ("terms", 1))},
+            ("max_k", 2), ("max_iter", 1), ("init_steps", 1), ("conversations_per_partition", 1),
+            ("fit_conversations", 2), ("max_conversations_per_user", 1), ("terms", 1))},
         **{f"model.backends.{task}.type": spec["type"] in ("embedded", "hf-classifier", "hf-zero-shot")
            for task, spec in cfg["model"]["backends"].items()},
     }

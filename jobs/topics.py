@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 CLUSTER_KEYS = ["scope", "level", "cluster"]
 # Scrubbed text carries typed placeholders such as [EMAIL]; they are removed before any term is counted.
 PLACEHOLDER = r"\[[A-Z_]+\]"
+SAMPLE_BUCKETS = 1_000_000  # resolution of the hash sample that fits k-means
 SHARE_BUCKETS = [(0.0, "0"), (0.25, "(0, 0.25]"), (0.5, "(0.25, 0.5]"), (0.75, "(0.5, 0.75]"),
                  (0.999999, "(0.75, 1)"), (1.0, "1")]
 
@@ -59,7 +60,8 @@ def choose_k(n: int, configured: int, max_k: int, divisor: int) -> int:
 
 
 def fit_scope(rows: DataFrame, n: int, cfg: dict[str, Any]) -> tuple[DataFrame, list, list]:
-    """k-means on the executors for one scope's conversations; coarse k-means over the fine centroids.
+    """k-means on the executors for one scope's conversations (fitted on a sample of at most
+    `topics.fit_conversations`, applied to all); coarse k-means over the fine centroids.
 
     Returns:
         (assignments with `fine` and `coarse` cluster numbers, fine centroids, coarse centroids).
@@ -68,14 +70,20 @@ def fit_scope(rows: DataFrame, n: int, cfg: dict[str, Any]) -> tuple[DataFrame, 
     from pyspark.ml.functions import array_to_vector
 
     t = cfg["topics"]
+    # k-means' cost grows with rows x k: the centres are fitted on a seeded sample of at most
+    # `fit_conversations` (chosen by a hash of the id, so the same rows wherever they sit), and every
+    # conversation is then assigned to its nearest centre in one pass.
+    fitted_n = min(n, t["fit_conversations"])
+    sampled = rows if fitted_n == n else rows.where(
+        F.pmod(F.xxhash64("conversation_id", F.lit(t["seed"])), F.lit(SAMPLE_BUCKETS)) < SAMPLE_BUCKETS * fitted_n / n)
     # k-means samples its starting centres per partition: the same partitions, in the same order, give the
     # same clusters on a laptop and on a cluster of any size.
-    partitions = max(1, math.ceil(n / t["conversations_per_partition"]))
-    features = (rows.repartition(partitions, "conversation_id").sortWithinPartitions("conversation_id")
-                .withColumn("features", array_to_vector("embedding")))
-    fine_k = choose_k(n, t["fine_k"], t["max_k"], t["conversations_per_fine_cluster"])
+    partitions = max(1, math.ceil(fitted_n / t["conversations_per_partition"]))
+    sample = (sampled.repartition(partitions, "conversation_id").sortWithinPartitions("conversation_id")
+              .withColumn("features", array_to_vector("embedding")))
+    fine_k = min(choose_k(n, t["fine_k"], t["max_k"], t["conversations_per_fine_cluster"]), max(2, fitted_n - 1))
     fine = KMeans(k=fine_k, seed=t["seed"], maxIter=t["max_iter"], initSteps=t["init_steps"],
-                  distanceMeasure="cosine", predictionCol="fine").fit(features)
+                  distanceMeasure="cosine", predictionCol="fine").fit(sample)
     fine_centres = [c.tolist() for c in fine.clusterCenters()]
     spark = rows.sparkSession
     centres = (spark.createDataFrame([(i, c) for i, c in enumerate(fine_centres)], "fine int, centre array<double>")
@@ -84,7 +92,7 @@ def fit_scope(rows: DataFrame, n: int, cfg: dict[str, Any]) -> tuple[DataFrame, 
     coarse = KMeans(k=coarse_k, seed=t["seed"], maxIter=t["max_iter"], initSteps=t["init_steps"],
                     distanceMeasure="cosine", predictionCol="coarse").fit(centres)
     parent = coarse.transform(centres).select("fine", "coarse")
-    assigned = fine.transform(features).select(
+    assigned = fine.transform(rows.withColumn("features", array_to_vector("embedding"))).select(
         "conversation_id", "user_id", "scope", "categories", "pushback", "pushback_reason", "referral", "fine"
     ).join(F.broadcast(parent), "fine")
     return assigned, fine_centres, [c.tolist() for c in coarse.clusterCenters()]

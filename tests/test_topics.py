@@ -228,3 +228,35 @@ def test_clusters_depend_on_the_data_not_on_how_it_is_partitioned(spark):
     assert len(set(fine for fine, _ in fits[0][0].values())) == 8
     assert fits[0][0] == fits[1][0]
     assert np.allclose(fits[0][1], fits[1][1]) and np.allclose(fits[0][2], fits[1][2])
+
+
+def test_centres_fitted_on_a_sample_still_place_every_conversation(spark):
+    """With k-means fitted on a third of the rows, every planted topic is still found and all rows assigned."""
+    labels, conversations, truth = _planted(spark)
+    assignments, _ = topic_clusters(labels, spark.createDataFrame([], SENTIMENT), conversations, spark=spark,
+                                    cfg=_cfg(fine_k=4, coarse_k=2, fit_conversations=40))
+    affective = [r for r in assignments.collect() if r["scope"] == "affective"]
+    spark.catalog.clearCache()
+    assert len(affective) == len(truth)
+    by_cluster = {}
+    for r in affective:
+        by_cluster.setdefault(r["fine"], set()).add(truth[r["conversation_id"]])
+    assert sorted(len(topics) for topics in by_cluster.values()) == [1, 1, 1, 1]
+
+
+def test_the_fit_sample_is_the_same_rows_however_they_are_partitioned(spark):
+    from jobs.topics import fit_scope
+
+    rng = np.random.default_rng(5)
+    rows = [(f"c{i:03d}", f"u{i % 40}", "affective", ["coaching"], False, None, False,
+             (v / np.linalg.norm(v)).tolist()) for i, v in enumerate(rng.normal(size=(300, 16)))]
+    schema = ("conversation_id string, user_id string, scope string, categories array<string>, pushback boolean, "
+              "pushback_reason string, referral boolean, embedding array<float>")
+    cfg = _cfg(fine_k=6, coarse_k=2, fit_conversations=120, conversations_per_partition=50)
+    fits = [fit_scope(df, len(rows), cfg) for df in (spark.createDataFrame(rows, schema).coalesce(1),
+                                                    spark.createDataFrame(rows[::-1], schema).repartition(5))]
+    assert np.allclose(fits[0][1], fits[1][1])
+    unsampled = fit_scope(spark.createDataFrame(rows, schema), len(rows), _cfg(fine_k=6, coarse_k=2))
+    assert not np.allclose(unsampled[1], fits[0][1])  # the sample, not all rows, placed the centres
+    assigned = [{r["conversation_id"]: r["fine"] for r in a.collect()} for a, _, _ in fits]
+    assert len(assigned[0]) == 300 and assigned[0] == assigned[1]
