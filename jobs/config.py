@@ -122,6 +122,8 @@ def _validate(cfg: dict[str, Any]) -> None:
         "model.max_length": 8 <= cfg["model"]["max_length"] <= 512,
         "model.device": cfg["model"]["device"] in ("auto", "cpu", "cuda"),
         "model.encoder": cfg["model"]["encoder"] in ("all-MiniLM-L6-v2", "stand-in"),  # udfs/encoder.py
+        "model.encoder_dir": not cfg["model"]["encoder_dir"]
+        or (Path(cfg["model"]["encoder_dir"]) / "config.json").is_file(),
         "classify.sentiment_scope": cfg["classify"]["sentiment_scope"] in ("shift", "all"),
         "classify.conversations_per_task": cfg["classify"]["conversations_per_task"] >= 1,
         "ingest.input_format": cfg["ingest"]["input_format"] in ("auto", "jsonl", "parquet", "delta"),

@@ -197,6 +197,27 @@ def test_encoder_out_of_memory_halves_the_batch_and_a_row_failing_alone_is_quara
         assert out["embedding"][row] == pytest.approx(expected["embedding"][row], abs=1e-5)
 
 
+def test_the_encoder_loads_from_a_local_folder_in_half_precision(tmp_path):
+    import copy
+
+    import numpy as np
+    import torch
+
+    from udfs import encoder
+
+    tokenizer, model = encoder.load_encoder("cpu", 1)
+    tokenizer.save_pretrained(tmp_path)
+    copy.deepcopy(model).half().save_pretrained(tmp_path)  # what a machine without the package may be given
+    texts = ["I keep arguing with my sister and I feel awful.", "Convert this CSV to JSON, please."]
+    _, from_folder = encoder.load_encoder("cpu", 1, str(tmp_path))
+    vectors, errors = encoder.embed(texts, threads=1, encoder_dir=str(tmp_path))
+    packaged, _ = encoder.embed(texts, threads=1)
+    assert from_folder is not model and from_folder.dtype == torch.float32  # fp16 weights, run in fp32 on CPU
+    assert errors == [None, None]
+    assert np.sum(vectors * packaged, axis=1) == pytest.approx([1, 1], abs=1e-3)  # only fp16 rounding apart
+    assert not np.array_equal(vectors, packaged)
+
+
 def test_the_stand_in_encoder_gives_unit_vectors_per_text_without_loading_a_model(heads, monkeypatch):
     import numpy as np
     import pandas as pd

@@ -51,7 +51,7 @@ def seed_set(model_cfg: dict[str, Any]):
     device = encoder.resolve_device(model_cfg["device"])
     return seed_training_set(lambda texts: encoder.encode(
         texts, encoder=model_cfg["encoder"], device=device, batch_size=model_cfg["batch_size"],
-        max_length=model_cfg["max_length"]))
+        max_length=model_cfg["max_length"], encoder_dir=model_cfg["encoder_dir"] or None))
 
 
 def train_on_labels(rows: list[dict], model_cfg: dict[str, Any], *, base: Heads, include_seed: bool) -> Heads:

