@@ -8,6 +8,7 @@ the user message before it, referral on each assistant message, sentiment on eac
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
@@ -182,8 +183,19 @@ class TaskScores:
     def positive(self) -> np.ndarray:
         return self.proba[:, list(self.classes).index(True)]
 
+    @cached_property
+    def best(self) -> np.ndarray:
+        """Per input, the index of its most probable class (of all inputs at once: cheaper than per row)."""
+        return _nan_argmax(self.proba)
+
     def label(self, i: int):
-        return self.classes[int(np.nan_to_num(self.proba[i], nan=-1).argmax())]
+        return self.classes[self.best[i]]
+
+
+def _nan_argmax(p: np.ndarray) -> np.ndarray | int:
+    """argmax over the last axis with NaN (a failed score) below every probability."""
+    best = np.where(np.isnan(p), -1.0, p).argmax(axis=-1)
+    return best if best.ndim else int(best)
 
 
 def _task_scores(task: str, heads: Heads, scorers: dict, vectors: np.ndarray, texts: list[str],
@@ -211,11 +223,11 @@ def _category_proba(heads: Heads, features: np.ndarray) -> np.ndarray:
 def _use_and_categories(use_p: np.ndarray, use_classes: list, category_p: np.ndarray, n_user: int,
                         s: ClassifierSettings) -> tuple[str, float, list[str]]:
     """The use, its probability and the categories of one conversation (or window) from head outputs."""
-    use = use_classes[int(np.nan_to_num(use_p, nan=-1).argmax())]
+    use = use_classes[_nan_argmax(use_p)]
     categories: list[str] = []
     if use == "affective":
         chosen = [c for c, p in zip(CATEGORIES, category_p) if p >= 0.5]
-        categories = chosen or [CATEGORIES[int(np.nan_to_num(category_p, nan=-1).argmax())]]
+        categories = chosen or [CATEGORIES[_nan_argmax(category_p)]]
         if n_user < s.roleplay_min_user_messages:
             # The study counts romantic roleplay only from 4 user messages on.
             categories = [c for c in categories if c != "romantic_roleplay"]
@@ -295,7 +307,7 @@ def classify_batch(pdf: pd.DataFrame, heads: Heads, s: ClassifierSettings, devic
         use, use_score, categories = _use_and_categories(use_scores.proba[row], list(use_scores.classes),
                                                          category_p[row], batch.n_user[row], s)
         a = task_row[batch.assistant_at[row]]
-        top = a[int(np.nan_to_num(push_p[a], nan=-1).argmax())] if len(a) else None
+        top = a[_nan_argmax(push_p[a])] if len(a) else None
         pushed = bool(top is not None and push_p[top] >= 0.5)
         refer_best = float(np.nanmax(refer_p[a])) if len(a) and np.isfinite(refer_p[a]).any() else 0.0
         scored_users = [(task_row[batch.user_at[row][t]], t) for t in scored]
