@@ -108,10 +108,13 @@ class EncodedBatch:
     def assistant_positions(self) -> np.ndarray:
         return np.array([p for positions in self.assistant_at for p in positions], dtype=int)
 
+    def before(self, row: int) -> np.ndarray:
+        """Per assistant message of the row, the position of the user message it replies to, or -1."""
+        return np.array([self.user_at[row][t] if t >= 0 else -1 for t in self.reply_turn[row]], dtype=int)
+
     def before_positions(self) -> np.ndarray:
-        """Per assistant message (as in assistant_positions), the user message it replies to, or -1."""
-        return np.array([self.user_at[row][t] if t >= 0 else -1
-                         for row, turns in enumerate(self.reply_turn) for t in turns], dtype=int)
+        """before() of every row, in the order of assistant_positions."""
+        return np.concatenate([self.before(row) for row in range(len(self.reply_turn))] or [np.zeros(0, int)])
 
     def replies(self, row: int, turns: Iterable[int]) -> list[int]:
         """Positions of the row's assistant messages that reply to the given user turns."""

@@ -52,11 +52,10 @@ def training_embedder(settings: ClassifierSettings) -> Callable[[Iterator[pd.Dat
             out = []
             for row, cid in enumerate(pdf["conversation_id"]):
                 turns = edge_turns(batch.n_user[row], settings.category_user_messages // 2)
-                before = np.array([batch.user_at[row][t] if t >= 0 else -1 for t in batch.reply_turn[row]], dtype=int)
                 out.append({"conversation_id": cid,
                             "pooled": pool(batch.vectors[[batch.user_at[row][t] for t in turns]]).tolist(),
                             "context": pool(batch.vectors[batch.replies(row, turns)]).tolist(),
-                            "assistant": messages(batch.assistant_at[row], batch.context_vectors(before)),
+                            "assistant": messages(batch.assistant_at[row], batch.context_vectors(batch.before(row))),
                             "user": messages(batch.user_at[row].values())})
             yield pd.DataFrame(out, columns=[f.name for f in EMBEDDED_TYPE.fields])
 
