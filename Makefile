@@ -16,7 +16,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 AIRFLOW_VENV := .venv-airflow
 
-.PHONY: venv jars dist airflow run test test-cluster bench bench-scaling clean
+.PHONY: venv jars dist airflow run test test-cluster bench bench-scaling gpu-bundle clean
 
 $(VENV)/.installed: requirements.txt setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -75,6 +75,13 @@ bench: jars
 bench-scaling: jars
 	$(BIN)/python -m bench.scaling --sizes 1000 5000 20000 --out bench/scaling-model.json
 	$(BIN)/python -m bench.scaling --encoder stand-in --sizes 1000 10000 100000 --out bench/scaling-stand-in.json
+
+# What bench/accelerator.py needs on a GPU machine that has torch and transformers but no Java, Spark or
+# this project's pins (see BENCHMARKS.md): the encoder in fp16, the seed-set heads, pyspark's Python files.
+GPU_BUNDLE ?= .gpu
+gpu-bundle: venv
+	rm -rf $(GPU_BUNDLE)
+	$(BIN)/python -m bench.accelerator --bundle $(GPU_BUNDLE)
 
 clean:
 	rm -rf $(OUT) $(DATA) .pytest_cache

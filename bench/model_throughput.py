@@ -26,38 +26,47 @@ import pandas as pd
 FLOPS_PER_CYCLE_AVX2_FMA = 32  # two 256-bit FMA units x 8 fp32 lanes x 2 flops
 
 
-def conversations(n: int, seed: int = 42) -> pd.DataFrame:
-    """N synthetic conversations, parsed and scrubbed as ingest does, as classify_batch reads them."""
+def conversations(n: int, seed: int = 42, rows: range | None = None) -> pd.DataFrame:
+    """Synthetic conversations (`rows` of a data set of n, default all), parsed and scrubbed as ingest
+    does, as classify_batch reads them."""
     from jobs.ingest import parse_conversation
     from jobs.privacy import scrub_text
     from jobs.synth import generate_row
 
-    rows = []
-    for i in range(n):
+    parsed_rows = []
+    for i in range(n) if rows is None else rows:
         parsed = parse_conversation(generate_row(i, n=n, seed=seed)[1], max_messages=10_000, max_chars=10**7)
-        rows.append([{**m, "content": scrub_text(m["content"])} for m in parsed["messages"]])
-    return pd.DataFrame({"messages": rows})
+        parsed_rows.append([{**m, "content": scrub_text(m["content"])} for m in parsed["messages"]])
+    return pd.DataFrame({"messages": parsed_rows})
 
 
-def plain_loop(texts: list[str], batch_size: int, max_length: int, model, tokenizer) -> tuple[float, dict]:
-    """Seconds for the same forward passes without our code around them, and the batches' token counts."""
+def plain_loop(texts: list[str], batch_size: int, max_length: int, model, tokenizer,
+               device: str = "cpu") -> tuple[float, dict]:
+    """Seconds for the same forward passes without our code around them (tokenizing not timed, the
+    vectors brought back to the host at the end), and the batches' token counts."""
     import torch
 
+    started = time.perf_counter()
     encoded = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+    tokenize_seconds = time.perf_counter() - started
     order = np.argsort([len(t) for t in encoded], kind="stable")
     real = padded = flops = 0
     started = time.perf_counter()
+    out = []
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             ids = [encoded[i] for i in order[start:start + batch_size]]
             batch = tokenizer.pad({"input_ids": ids}, return_tensors="pt")
-            hidden = model(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
             real += int(batch["attention_mask"].sum())
             padded += batch["input_ids"].numel()
             flops += forward_flops(model.config, *batch["input_ids"].shape)
-    return time.perf_counter() - started, {"real_tokens": real, "padded_tokens": padded, "flops": flops}
+            batch = batch.to(device)
+            hidden = model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            out.append(torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1))
+        torch.cat(out).float().cpu()
+    return time.perf_counter() - started, {"real_tokens": real, "padded_tokens": padded, "flops": flops,
+                                           "tokenize_seconds": tokenize_seconds}
 
 
 def forward_flops(config, batch: int, seq: int) -> float:
