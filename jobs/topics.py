@@ -233,7 +233,9 @@ def topic_clusters(labels: DataFrame, sentiment: DataFrame, conversations: DataF
                    cfg: dict[str, Any]) -> tuple[DataFrame, DataFrame] | None:
     """(each conversation's clusters, per-cluster facts with `released`), or None when no scope is big enough."""
     p, t = cfg["privacy"], cfg["topics"]
-    rows = scoped(labels.where(F.col("embedding").isNotNull())).persist()
+    # Not cached: with the 384-float embedding these rows outgrow a local heap at 1M conversations. Each
+    # scope's fit and assignment reads them again from the labels table; only the narrow assignments are kept.
+    rows = scoped(labels.where(F.col("embedding").isNotNull()))
     sizes = {r["scope"]: r["count"] for r in rows.groupBy("scope").count().collect()}
     assigned, centres = [], {}
     for scope, n in sorted(sizes.items()):
@@ -244,7 +246,7 @@ def topic_clusters(labels: DataFrame, sentiment: DataFrame, conversations: DataF
         centres[(scope, "fine")], centres[(scope, "coarse")] = fine_centres, coarse_centres
     if not assigned:
         return None
-    all_assigned = functools.reduce(DataFrame.unionByName, assigned)
+    all_assigned = functools.reduce(DataFrame.unionByName, assigned).persist()
     clustered = members(all_assigned, t["max_conversations_per_user"])
     facts = (cluster_facts(clustered, sentiment, spark=spark, cfg=cfg)
              .join(cluster_terms(clustered, user_terms(conversations), min_users=p["min_users"], top=t["terms"]),
@@ -277,7 +279,7 @@ def run_topics(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, An
     from jobs.session import overwrite_table, read_table
 
     current = F.col("model_version") == model_version
-    labels = read_table(spark, tables["conversation_labels"]).where(current).persist()
+    labels = read_table(spark, tables["conversation_labels"]).where(current)
     sentiment = read_table(spark, tables["message_sentiment"]).where(current)
     p = cfg["privacy"]
     outputs = {name: release(df, min_users=p["min_users"], min_conversations=p["min_conversations"])
@@ -303,7 +305,7 @@ def run_topics(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, An
         if suppressed is not None:
             stats[f"{name}_suppressed"] = suppressed.count()
             suppressed_rows.append((name, stats[f"{name}_suppressed"]))
-    spark.catalog.clearCache()  # the scoped rows, labels and clusters cached for the fits and writes
+    spark.catalog.clearCache()  # the assignments and clusters cached for the writes
     write_suppressed_counts(spark, suppressed_rows, tables["suppressed"], model_version=model_version, run_id=run_id)
     logger.info("topics: %s", stats)
     return stats
