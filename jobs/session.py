@@ -32,9 +32,6 @@ LOCAL_CONF = {
     # Plans, explain output and event logs show e-mail addresses and long digit runs (cards, phone
     # numbers) as *********(redacted), should a literal from the data ever reach a plan.
     "spark.redaction.string.regex": r"(?i)[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+|\+?\d(?:[ -]?\d){8,}",
-    # The driver is the executor in local mode: cached tables, broadcasts and Delta snapshots share its
-    # heap (the default 1g ran out of room for a broadcast late in the test suite).
-    "spark.driver.memory": "4g",
     # One torch thread per Python worker: Spark already runs one worker per core.
     "spark.executorEnv.OMP_NUM_THREADS": "1",
     "spark.executorEnv.TOKENIZERS_PARALLELISM": "false",
@@ -83,9 +80,11 @@ def _local_session(builder: SparkSession.Builder, spark_cfg: dict[str, Any]) -> 
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    # The driver is the executor in local mode: cached tables, broadcasts and Delta snapshots share its
+    # heap (the default 1g ran out of room for a broadcast late in the test suite).
     builder = builder.master(spark_cfg["master"]).config(
         "spark.sql.shuffle.partitions", str(spark_cfg["shuffle_partitions"])
-    )
+    ).config("spark.driver.memory", spark_cfg["driver_memory"])
     for key, value in LOCAL_CONF.items():
         builder = builder.config(key, value)
     return configure_spark_with_delta_pip(builder).getOrCreate()

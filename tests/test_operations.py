@@ -64,3 +64,9 @@ def test_a_tracking_uri_the_user_exported_still_wins(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", chosen)
     start_mlflow("", str(tmp_path / "out"), "affective")
     assert mlflow.get_tracking_uri() == chosen
+
+
+def test_a_local_session_gets_the_configured_heap(spark):
+    from jobs.config import load_config
+
+    assert spark.sparkContext.getConf().get("spark.driver.memory") == load_config("local")["spark"]["driver_memory"]
