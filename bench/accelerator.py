@@ -5,8 +5,8 @@
         [--conversations 4000] [--ab-batch-sizes 256 1024] [--sizes 100000 1000000] [--workers N] --out FILE
 
 Nothing can be fetched on the lent machine and Spark's jars (456 MB) are larger than what may travel
-there (64 MiB), so the pipeline itself cannot run on it. What runs instead is what Spark's Python workers run for classify on a
-one-GPU executor: one process per core, each loading the encoder once and calling `classify_batch` on
+there (64 MiB), so the pipeline itself cannot run on it. What runs instead is what Spark's Python
+workers run for classify on a one-GPU executor: one process per core, each loading the encoder once and calling `classify_batch` on
 Arrow-sized batches of its share of the conversations, all sharing the GPU. Each process synthesises,
 parses and scrubs its share first (untimed); the timed part runs from a barrier to the last process
 done. Tokens are counted on the model's inputs (a forward pre-hook), FLOPs from the batch shapes, and
