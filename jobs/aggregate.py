@@ -8,18 +8,31 @@ use and category, Wilson interval, denominator stated), `pushback` (rate and rea
 on conversations with 6+ user messages, Poisson-bootstrap interval). A row is released only when the
 conversations it describes come from at least `privacy.min_users` users and number at least
 `privacy.min_conversations`; suppressed rows are counted in `suppressed_rows`, never shown.
+
+Where `affective validate` left human labels for the model version in use (the silver `human_labels`),
+shares of all and of affective conversations, pushback and referral rates and sentiment shifts per
+segment also get a prediction-powered (PPI++) estimate (jobs/ppi.py): `corrected` with its interval
+`corrected_ci_low`..`corrected_ci_high`, `correction_method` 'PPI++' and `labelled_conversations`, the n
+of human-labelled conversations it used (for shifts, those with enough user messages whose labels score
+the first and last user turns). PPI assumes the labelled conversations are a uniform random sample of
+the classified ones; a sample picked otherwise (hard cases, one source) biases the correction. A labelled
+sample of fewer than `privacy.min_users` users or `privacy.min_conversations` conversations gives no
+correction (null), and a correction is released only with its row.
 """
 from __future__ import annotations
 
 import math
 import sys
+from dataclasses import replace
 from statistics import NormalDist
-from typing import Any
+from typing import Any, Callable
 
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame, SparkSession
 
 from jobs.cli import stage_main
+from jobs.ppi import LabelledSample, Term, with_correction
+from udfs.heads import CATEGORIES, USES
 
 # Poisson(1) cumulative probabilities: a uniform draw above k of them is a weight of k.
 POISSON1_CDF = [sum(math.exp(-1) / math.factorial(j) for j in range(k + 1)) for k in range(12)]
@@ -47,10 +60,10 @@ def z_value(confidence: float) -> float:
     return NormalDist().inv_cdf(0.5 + confidence / 2)
 
 
-def prevalence(labels: DataFrame, *, z: float, rates: DataFrame | None = None) -> DataFrame:
+def prevalence(labels: DataFrame, *, z: float, sample: LabelledSample | None = None) -> DataFrame:
     """Share of all classified conversations by use, and by category of all and of affective ones.
 
-    With validated rates, shares of all conversations also get an error-corrected `adjusted_share`.
+    With a human-labelled sample, each share also gets its PPI++ correction (jobs.ppi.with_correction).
     """
     total = labels.agg(F.count("*").alias("denominator"))
     affective_total = labels.where(F.col("use") == "affective").agg(F.count("*").alias("denominator"))
@@ -68,35 +81,36 @@ def prevalence(labels: DataFrame, *, z: float, rates: DataFrame | None = None) -
         "measure", "population", "conversations", "denominator",
         (F.col("conversations") / F.col("denominator")).alias("share"),
         low.alias("ci_low"), high.alias("ci_high"), "users",
-    ).transform(lambda prev: with_adjusted_share(prev, rates))
+    ).transform(lambda prev: with_correction(prev, ["measure", "population"], sample, prevalence_terms))
 
 
-def with_adjusted_share(prev: DataFrame, rates: DataFrame | None) -> DataFrame:
-    """Add `adjusted_share`: adjusted classify-and-count, (share - FPR) / (TPR - FPR) clipped to [0, 1].
-
-    `rates` holds the validated `measure`, `tpr` and `fpr` of the model version in use; shares of all
-    conversations without a validation (or with TPR <= FPR) get null.
-    """
-    if rates is None:
-        return prev.withColumn("adjusted_share", F.lit(None).cast("double"))
-    adjusted = F.when(
-        (F.col("population") == "all conversations") & (F.col("tpr") > F.col("fpr")),
-        F.least(F.lit(1.0), F.greatest(F.lit(0.0), (F.col("share") - F.col("fpr")) / (F.col("tpr") - F.col("fpr")))),
-    )
-    return prev.join(F.broadcast(rates), "measure", "left").withColumn("adjusted_share", adjusted).drop("tpr", "fpr")
+def segment_members(c: Column) -> dict[str, Column]:
+    """Segment -> whether the conversation in struct `c` belongs to it, as `segments` assigns them."""
+    return {"all": F.lit(True), "affective": c["use"] == "affective",
+            **{category: F.array_contains(c["categories"], category) for category in CATEGORIES}}
 
 
-def validated_rates(validation: DataFrame, model_version: str) -> DataFrame:
-    """The latest validation of this model version as (measure, tpr, fpr) for the prevalence measures."""
-    measure = F.regexp_replace(F.regexp_replace("task", "^use_", ""), "^category_", "")
-    latest = validation.where(F.col("model_version") == model_version).groupBy("task").agg(
-        F.max_by(F.struct("recall", "fpr"), "computed_at").alias("m"))
-    return latest.where(F.col("task").rlike("^(use|category)_")).select(
-        measure.alias("measure"), F.col("m.recall").alias("tpr"), F.col("m.fpr").alias("fpr"))
+def prevalence_terms(c: Column) -> list[Term]:
+    """Shares of all conversations (a mean) and of affective conversations (a ratio) as PPI terms."""
+    populations = (("all conversations", F.lit(True)), ("affective conversations", c["use"] == "affective"))
+    by_use = [((use, "all conversations"), c["use"] == use, F.lit(True)) for use in USES]
+    by_category = [((category, population), F.array_contains(c["categories"], category) & within, within)
+                   for category in CATEGORIES for population, within in populations]
+    return by_use + by_category
 
 
-def rate_by_segment(labels: DataFrame, flag: str, *, z: float) -> DataFrame:
-    """Rate of a boolean label per segment, with a Wilson interval."""
+def rate_terms(flag: str) -> Callable[[Column], list[Term]]:
+    """Per segment, the rate of a boolean label as a PPI ratio: (in segment and flagged) / in segment."""
+    return lambda c: [((segment,), member & c[flag], member) for segment, member in segment_members(c).items()]
+
+
+def shift_terms(c: Column) -> list[Term]:
+    """Per segment, the mean shift as a PPI ratio: (in segment x shift) / in segment."""
+    return [((segment,), member.cast("double") * c["shift"], member) for segment, member in segment_members(c).items()]
+
+
+def rate_by_segment(labels: DataFrame, flag: str, *, z: float, sample: LabelledSample | None = None) -> DataFrame:
+    """Rate of a boolean label per segment, with a Wilson interval (and its PPI++ correction, given a sample)."""
     rows = segments(labels).groupBy("segment").agg(
         F.count("*").alias("conversations"),
         F.countDistinct("user_id").alias("users"),
@@ -107,7 +121,7 @@ def rate_by_segment(labels: DataFrame, flag: str, *, z: float) -> DataFrame:
         "segment", "conversations", "users", f"{flag}_conversations",
         (F.col(f"{flag}_conversations") / F.col("conversations")).alias("rate"),
         low.alias("ci_low"), high.alias("ci_high"),
-    )
+    ).transform(lambda rates: with_correction(rates, ["segment"], sample, rate_terms(flag)))
 
 
 def pushback_reasons(labels: DataFrame) -> DataFrame:
@@ -137,13 +151,50 @@ def _poisson_weight(conversation_id: Column, replicate: Column, seed: int) -> Co
     return sum((u > F.lit(c)).cast("int") for c in POISSON1_CDF)
 
 
-def sentiment_shift(labels: DataFrame, sentiment: DataFrame, *, spark: SparkSession, cfg: dict[str, Any]) -> DataFrame:
-    """Mean shift per segment with a distributed Poisson-bootstrap interval (no data leaves the executors)."""
+def sentiment_shift(labels: DataFrame, sentiment: DataFrame, *, spark: SparkSession, cfg: dict[str, Any],
+                    sample: LabelledSample | None = None) -> DataFrame:
+    """Mean shift per segment with a distributed Poisson-bootstrap interval (no data leaves the executors).
+
+    With a human-labelled sample, each segment's shift also gets its PPI++ correction, from the labelled
+    conversations that have a human shift (validate leaves it null where the labels miss an edge turn).
+    """
     agg = cfg["aggregate"]
     shifts = conversation_shift(sentiment, min_user_messages=agg["shift_min_user_messages"],
                                 edge=agg["shift_edge_messages"])
     rows = segments(labels.select("conversation_id", "user_id", "use", "categories")).join(shifts, "conversation_id")
-    return shift_by(rows, ["segment"], spark=spark, agg=agg)
+    return shift_by(rows, ["segment"], spark=spark, agg=agg).transform(
+        lambda shift: with_correction(shift, ["segment"], shift_population(sample, shifts), shift_terms,
+                                      bounds=(-2.0, 2.0)))
+
+
+def shift_population(sample: LabelledSample | None, shifts: DataFrame) -> LabelledSample | None:
+    """The sample's conversations that have a predicted shift (and, labelled, a human one), with it in `p`."""
+    if sample is None:
+        return None
+
+    def with_shift(df: DataFrame) -> DataFrame:
+        return (df.join(shifts.select("conversation_id", F.col("shift").alias("predicted_shift")), "conversation_id")
+                .withColumn("p", F.col("p").withField("shift", F.col("predicted_shift"))))
+
+    return replace(sample, labelled=with_shift(sample.labelled).where(F.col("t.shift").isNotNull()),
+                   predicted=with_shift(sample.predicted))
+
+
+def labelled_sample(labels: DataFrame, truth: DataFrame, *, cfg: dict[str, Any]) -> LabelledSample:
+    """The predictions of every classified conversation and the human labels of the labelled ones.
+
+    Args:
+        labels: silver `conversation_labels` of the model version in use.
+        truth: silver `human_labels` of that version: conversation_id, user_id, use, categories, pushback,
+            referral, shift.
+        cfg: the config (confidence, privacy thresholds).
+    """
+    predicted = labels.select("conversation_id", F.struct("use", "categories", "pushback", "referral").alias("p"))
+    labelled = (truth.select("conversation_id", "user_id",
+                             F.struct("use", "categories", "pushback", "referral", "shift").alias("t"))
+                .join(predicted, "conversation_id"))
+    return LabelledSample(labelled, predicted, z=z_value(cfg["aggregate"]["confidence"]),
+                          min_users=cfg["privacy"]["min_users"], min_conversations=cfg["privacy"]["min_conversations"])
 
 
 def shift_by(rows: DataFrame, keys: list[str], *, spark: SparkSession, agg: dict[str, Any]) -> DataFrame:
@@ -183,15 +234,24 @@ def stamp(df: DataFrame, *, model_version: str, run_id: str) -> DataFrame:
 
 
 def gold_tables(labels: DataFrame, sentiment: DataFrame, *, spark: SparkSession, cfg: dict[str, Any],
-                rates: DataFrame | None = None) -> dict[str, DataFrame]:
-    """Every gold table before the release rule, keyed by table config name."""
+                truth: DataFrame | None = None) -> dict[str, DataFrame]:
+    """Every gold table before the release rule, keyed by table config name.
+
+    Args:
+        labels: silver `conversation_labels` of the model version in use.
+        sentiment: silver `message_sentiment` of that version.
+        spark: the session.
+        cfg: the config.
+        truth: silver `human_labels` of that version, or None: with it the figures get PPI++ corrections.
+    """
     z = z_value(cfg["aggregate"]["confidence"])
+    sample = labelled_sample(labels, truth, cfg=cfg) if truth is not None else None
     return {
-        "prevalence": prevalence(labels, z=z, rates=rates),
-        "pushback": rate_by_segment(labels, "pushback", z=z),
+        "prevalence": prevalence(labels, z=z, sample=sample),
+        "pushback": rate_by_segment(labels, "pushback", z=z, sample=sample),
         "pushback_reasons": pushback_reasons(labels),
-        "referral": rate_by_segment(labels, "referral", z=z),
-        "sentiment_shift": sentiment_shift(labels, sentiment, spark=spark, cfg=cfg),
+        "referral": rate_by_segment(labels, "referral", z=z, sample=sample),
+        "sentiment_shift": sentiment_shift(labels, sentiment, spark=spark, cfg=cfg, sample=sample),
     }
 
 
@@ -205,10 +265,10 @@ def run_aggregate(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str,
     current = F.col("model_version") == model_version
     labels = read_table(spark, tables["conversation_labels"]).where(current)
     sentiment = read_table(spark, tables["message_sentiment"]).where(current)
-    rates = (validated_rates(read_table(spark, tables["validation_metrics"]), model_version)
-             if DeltaTable.isDeltaTable(spark, tables["validation_metrics"]) else None)
+    truth = (read_table(spark, tables["human_labels"]).where(current)
+             if DeltaTable.isDeltaTable(spark, tables["human_labels"]) else None)
     stats, suppressed_rows = {}, []
-    for name, df in gold_tables(labels, sentiment, spark=spark, cfg=cfg, rates=rates).items():
+    for name, df in gold_tables(labels, sentiment, spark=spark, cfg=cfg, truth=truth).items():
         df = df.persist()
         released, suppressed = release(df, min_users=cfg["privacy"]["min_users"],
                                        min_conversations=cfg["privacy"]["min_conversations"])

@@ -8,6 +8,7 @@ No conversation text or raw user id is ever logged.
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -150,22 +151,30 @@ def _report(ctx: Context) -> dict[str, float]:
 
 
 def headline_metrics(gold: dict[str, Any]) -> dict[str, float]:
-    """The study's headline figures, where their rows were released."""
+    """The study's headline figures, where their rows were released, and their PPI++ corrections where made."""
     figures: dict[str, float] = {}
     prev = gold["prevalence"]
     for row in prev[prev["population"] == "all conversations"].itertuples():
         figures[f"share.{row.measure}"] = float(row.share)
+        figures.update(_corrected(row, f"share.{row.measure}"))
     for name, column in (("pushback", "rate"), ("referral", "rate"), ("sentiment_shift", "mean_shift")):
         for row in gold[name].itertuples():
             figures[f"{name}.{row.segment}"] = float(getattr(row, column))
+            figures.update(_corrected(row, f"{name}.{row.segment}"))
     return figures
+
+
+def _corrected(row: Any, name: str) -> dict[str, float]:
+    value = getattr(row, "corrected", None)  # None or NaN in pandas where the row has no correction
+    return {} if value is None or math.isnan(value) else {f"corrected.{name}": float(value)}
 
 
 def _validate(ctx: Context) -> dict[str, float]:
     from jobs.validate import run_validate
 
-    metrics = run_validate(ctx.spark, labels_path=_existing(ctx.labels_path, "--labels"), tables=ctx.tables, out_dir=ctx.validation_dir,
-                           model_version=_heads(ctx).version, run_id=ctx.run_id)
+    metrics = run_validate(ctx.spark, labels_path=_existing(ctx.labels_path, "--labels"), tables=ctx.tables,
+                           cfg=ctx.cfg, out_dir=ctx.validation_dir, model_version=_heads(ctx).version,
+                           run_id=ctx.run_id)
     mlflow.log_artifacts(str(ctx.validation_dir), "validation")
     return {f"{task}.{name}": float(value) for task, m in metrics.items() for name, value in m.items()}
 

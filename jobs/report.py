@@ -20,6 +20,9 @@ from jobs.cli import stage_main
 REPORT_TABLES = ("prevalence", "pushback", "pushback_reasons", "referral", "sentiment_shift", "suppressed")
 TOPIC_TABLES = ("topic_clusters", "topic_hierarchy", "topic_drift", "user_affective_share")
 SHARE_ORDER = ["0", "(0, 0.25]", "(0.25, 0.5]", "(0.5, 0.75]", "(0.75, 1)", "1"]
+# PPI++ columns of aggregate (jobs/ppi.py), null where no human-labelled sample corrected the row.
+CORRECTION_COLUMNS = ["corrected", "corrected_ci_low", "corrected_ci_high", "correction_method",
+                      "labelled_conversations"]
 SEGMENT_ORDER = ["all", "affective", "interpersonal_advice", "coaching", "counseling", "companionship",
                  "romantic_roleplay"]
 
@@ -52,11 +55,23 @@ def _bar_with_interval(df: pd.DataFrame, label: str, value: str, title: str, xla
     if len(df):
         errors = [(df[value] - df["ci_low"]).clip(lower=0), (df["ci_high"] - df[value]).clip(lower=0)]
         ax.barh(df[label], df[value], xerr=errors, color="#4C72B0", capsize=3)
+        _corrected_points(ax, df, label)
         ax.invert_yaxis()
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     return _save(plt, fig, ax, not len(df), path)
+
+
+def _corrected_points(ax, df: pd.DataFrame, label: str) -> None:
+    """Over each bar that has one, the PPI++ corrected value and interval as a point with error bars."""
+    fixed = df[df["corrected"].notna()] if "corrected" in df.columns else df.iloc[0:0]
+    if len(fixed):
+        errors = [(fixed["corrected"] - fixed["corrected_ci_low"]).clip(lower=0).to_numpy(),
+                  (fixed["corrected_ci_high"] - fixed["corrected"]).clip(lower=0).to_numpy()]
+        ax.errorbar(fixed["corrected"], fixed[label], xerr=errors, fmt="o", color="#DD8452", capsize=3,
+                    label="corrected (PPI++, human-labelled sample)")
+        ax.legend(loc="lower right", fontsize=8)
 
 
 def topic_map(clusters: pd.DataFrame, path: Path, scope: str = "affective") -> Path:
@@ -136,8 +151,19 @@ def _topic_columns(clusters: pd.DataFrame) -> pd.DataFrame:
     return clusters[keep] if len(clusters) else clusters
 
 
+def _corrections_beside_raw(df: pd.DataFrame) -> pd.DataFrame:
+    """The correction columns right after the raw interval where a row has a correction, else none of them."""
+    present = [c for c in CORRECTION_COLUMNS if c in df.columns]
+    rest = [c for c in df.columns if c not in present]
+    if not present or df["corrected"].isna().all():
+        return df[rest]
+    at = rest.index("ci_high") + 1
+    return df[rest[:at] + present + rest[at:]]
+
+
 def _table_html(df: pd.DataFrame) -> str:
-    shown = df.drop(columns=[c for c in ("model_version", "run_id", "computed_at") if c in df.columns])
+    shown = _corrections_beside_raw(df.drop(columns=[c for c in ("model_version", "run_id", "computed_at")
+                                                     if c in df.columns]))
     if shown.empty:
         return "<p><em>No row passed the release thresholds.</em></p>"
     return shown.to_html(index=False, float_format=lambda v: f"{v:.4f}", border=0, classes="t")

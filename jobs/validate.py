@@ -7,6 +7,10 @@ that `affective run --output DIR` left for the model version in use, and writes 
 support and the false-positive rate per task (use-affective, use-content-creation, each category,
 pushback, each pushback reason, referral) plus the 3-way message-sentiment macro-F1, to the Delta table
 `validation_metrics`, to MLflow and to DIR/validation/metrics.json, with confusion-matrix plots.
+It also keeps the human labels that correct the published figures (jobs/ppi.py) as the silver table
+`human_labels`: one row per labelled conversation and model version with the user pseudonym, the human
+use, categories, pushback, referral and sentiment shift, and no text. A label naming no conversation
+classified by the model version in use, or naming one twice, is an error.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from typing import Any
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame, SparkSession
 
+from jobs.aggregate import conversation_shift, stamp
 from jobs.cli import stage_main
 from udfs.heads import CATEGORIES, PUSHBACK_REASONS
 
@@ -35,6 +40,19 @@ def read_labels(spark: SparkSession, path: str) -> DataFrame:
     if missing:
         raise ValueError(f"{path}: {missing} label rows have no conversation_id")
     return labels
+
+
+def check_labels(labels: DataFrame, predictions: DataFrame, *, source: str) -> None:
+    """Raise ValueError naming how many and one example if labels name unclassified or repeated conversations."""
+    for problem, rows in (
+        ("match no conversation classified by the model version in use",
+         labels.join(predictions, "conversation_id", "left_anti")),
+        ("are given more than once", labels.groupBy("conversation_id").count().where(F.col("count") > 1)),
+    ):
+        count = rows.count()
+        if count:
+            example = rows.select("conversation_id").first()[0]
+            raise ValueError(f"{source}: {count} labelled conversation ids {problem}, e.g. {example!r}")
 
 
 def binary_tasks(truth: str, pred: str) -> dict[str, tuple[Column, Column]]:
@@ -153,6 +171,41 @@ def validate(spark: SparkSession, labels: DataFrame, predictions: DataFrame, sen
     return metrics
 
 
+def human_shift(labels: DataFrame, sentiment: DataFrame, *, min_user_messages: int, edge: int) -> DataFrame:
+    """The human sentiment shift (label score / 2, on [-1, 1]) of labelled conversations, as aggregate defines it.
+
+    Only conversations whose labels score each of the first and last `edge` user turns get one; the others
+    are left out of the shift's labelled sample. A message's user turn comes from `message_sentiment`.
+
+    Args:
+        labels: human labels (LABELS_SCHEMA).
+        sentiment: silver `message_sentiment` of the model version: the user turn of each scored message.
+        min_user_messages: fewest user messages of a conversation with a shift.
+        edge: user messages at each end.
+
+    Returns:
+        conversation_id, shift.
+    """
+    scores = labels.select("conversation_id", F.explode("message_sentiment").alias("m")).select(
+        "conversation_id", F.col("m.index").alias("message_index"), (F.col("m.score") / 2).alias("sentiment"))
+    edge_turn = (F.col("user_turn") < edge) | (F.col("user_turn") >= F.col("n_user_messages") - edge)
+    scored = scores.join(sentiment.where(edge_turn).select("conversation_id", "message_index", "user_turn",
+                                                           "n_user_messages"), ["conversation_id", "message_index"])
+    covered = scored.groupBy("conversation_id").agg(
+        (F.countDistinct("user_turn") == F.least(F.max("n_user_messages"), F.lit(2 * edge))).alias("covered"))
+    return conversation_shift(scored.join(covered.where("covered"), "conversation_id"),
+                              min_user_messages=min_user_messages, edge=edge).select("conversation_id", "shift")
+
+
+def human_labels(labels: DataFrame, classified: DataFrame, shifts: DataFrame) -> DataFrame:
+    """Silver `human_labels`: per labelled conversation its user pseudonym, human labels and shift; no text."""
+    return (
+        labels.join(classified.select("conversation_id", "user_id"), "conversation_id")
+        .join(shifts, "conversation_id", "left")
+        .select("conversation_id", "user_id", "use", "categories", "pushback", "referral", "shift")
+    )
+
+
 def metrics_table(spark: SparkSession, metrics: dict[str, dict[str, float]], *, model_version: str,
                   run_id: str) -> DataFrame:
     rows = [(task, m.get("precision"), m.get("recall"), m.get("f1", m.get("macro_f1")), m.get("fpr"),
@@ -162,18 +215,39 @@ def metrics_table(spark: SparkSession, metrics: dict[str, dict[str, float]], *, 
                      F.current_timestamp().alias("computed_at"))
 
 
-def run_validate(spark: SparkSession, *, labels_path: str, tables: dict[str, str], out_dir: Path,
-                 model_version: str, run_id: str) -> dict[str, dict[str, float]]:
-    """Validate the model version in use against the labels; write the table and metrics.json."""
+def run_validate(spark: SparkSession, *, labels_path: str, tables: dict[str, str], cfg: dict[str, Any],
+                 out_dir: Path, model_version: str, run_id: str) -> dict[str, dict[str, float]]:
+    """Validate the model version in use against the labels; write the tables and metrics.json.
+
+    Args:
+        spark: the session.
+        labels_path: human labels, JSONL file or folder.
+        tables: config name -> table path.
+        cfg: the config (the aggregate section defines the sentiment shift).
+        out_dir: folder for metrics.json and the plots.
+        model_version: the model version in use.
+        run_id: stamped on every row written.
+
+    Returns:
+        The metrics per task.
+    """
     from jobs.session import merge_new_rows, read_table
 
     current = F.col("model_version") == model_version
-    predictions = read_table(spark, tables["conversation_labels"]).where(current).select(
-        "conversation_id", "use", "categories", "pushback", "pushback_reason", "referral")
+    classified = read_table(spark, tables["conversation_labels"]).where(current)
+    predictions = classified.select("conversation_id", "use", "categories", "pushback", "pushback_reason", "referral")
     sentiment = read_table(spark, tables["message_sentiment"]).where(current)
-    metrics = validate(spark, read_labels(spark, labels_path), predictions, sentiment, out_dir)
+    labels = read_labels(spark, labels_path)
+    check_labels(labels, predictions, source=labels_path)
+    metrics = validate(spark, labels, predictions, sentiment, out_dir)
     merge_new_rows(spark, metrics_table(spark, metrics, model_version=model_version, run_id=run_id),
                    tables["validation_metrics"], ["task", "model_version", "run_id"])
+    agg = cfg["aggregate"]
+    shifts = human_shift(labels, sentiment, min_user_messages=agg["shift_min_user_messages"],
+                         edge=agg["shift_edge_messages"])
+    truth = stamp(human_labels(labels, classified, shifts), model_version=model_version, run_id=run_id)
+    # update: labels given again (corrected) replace the conversation's earlier ones.
+    merge_new_rows(spark, truth, tables["human_labels"], ["conversation_id", "model_version"], update=True)
     return metrics
 
 

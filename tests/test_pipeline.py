@@ -193,7 +193,9 @@ def test_validation_scores_every_task_and_corrects_the_affective_share(spark, ru
     assert 0.5 < metrics["use_affective"]["f1"] <= 1.0
     assert _table(spark, root, "validation_metrics").where("run_id = 'validation'").count() == len(expected)
     affective_row = _table(spark, root, "prevalence").where("measure = 'affective'").first()
-    assert affective_row["run_id"] == "validation" and 0 <= affective_row["adjusted_share"] <= 1
+    assert affective_row["run_id"] == "validation" and affective_row["correction_method"] == "PPI++"
+    assert affective_row["corrected_ci_low"] <= affective_row["corrected"] <= affective_row["corrected_ci_high"]
+    assert affective_row["labelled_conversations"] == _table(spark, root, "human_labels").count() == N
 
 
 @pytest.fixture(scope="module")

@@ -72,3 +72,18 @@ def test_report_without_topic_tables_says_so(tmp_path):
             "user_affective_share": pd.DataFrame()}
     page = write_report(gold, tmp_path, {})["index"].read_text()
     assert "No released topic cluster." in page
+
+
+def test_a_corrected_figure_is_shown_beside_the_raw_one(tmp_path):
+    gold = _gold()
+    gold["prevalence"] = gold["prevalence"].assign(
+        corrected=[0.021, None], corrected_ci_low=[0.012, None], corrected_ci_high=[0.03, None],
+        correction_method=["PPI++", None], labelled_conversations=[400, None])
+    page = write_report(gold, tmp_path, {})["index"].read_text()
+    prevalence = page[page.index("<h2>Prevalence</h2>"):page.index("<h2>Pushback</h2>")]
+    headers = [prevalence.index(f"<th>{column}</th>") for column in ("ci_high", "corrected", "users")]
+    assert headers == sorted(headers)
+    assert "0.0210" in prevalence and "PPI++" in prevalence
+    assert "<th>corrected</th>" not in page[page.index("<h2>Pushback</h2>"):]  # no correction: columns hidden
+    assert headline_metrics(gold)["corrected.share.affective"] == 0.021
+    assert "corrected.pushback.all" not in headline_metrics(gold)

@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from jobs.aggregate import prevalence, validated_rates, with_adjusted_share
 from jobs.validate import binary_metrics, macro_f1, validate
 
 PRED_SCHEMA = ("conversation_id string, use string, categories array<string>, pushback boolean, "
@@ -59,17 +58,83 @@ def test_validate_joins_labels_and_predictions(spark, tmp_path):
     assert (tmp_path / "v" / "confusion_use.png").stat().st_size > 1000
 
 
-def test_adjusted_share_corrects_for_validated_error_rates(spark):
-    validation = spark.createDataFrame([
-        ("use_affective", 0.5, 0.10, "v1", "2026-01-01"), ("use_affective", 0.8, 0.05, "v1", "2026-01-02"),
-        ("use_affective", 0.1, 0.9, "v0", "2026-01-03"), ("pushback", 0.9, 0.1, "v1", "2026-01-02"),
-    ], "task string, recall double, fpr double, model_version string, computed_at string")
-    rates = validated_rates(validation, "v1")
-    assert [tuple(r) for r in rates.collect()] == [("affective", 0.8, 0.05)]
-    labels = spark.createDataFrame([(f"c{i}", f"u{i}", "affective" if i < 20 else "task", []) for i in range(100)],
-                                   "conversation_id string, user_id string, use string, categories array<string>")
-    rows = {r["measure"]: r for r in prevalence(labels, z=1.96, rates=rates).collect()}
-    assert rows["affective"]["share"] == 0.2
-    assert rows["affective"]["adjusted_share"] == pytest.approx((0.2 - 0.05) / (0.8 - 0.05))
-    assert rows["task"]["adjusted_share"] is None
-    assert with_adjusted_share(prevalence(labels, z=1.96), None).first()["adjusted_share"] is None
+def _write_silver(spark, tables: dict[str, str], n: int) -> None:
+    """n conversations of model version v1, one user each, with 6 user messages at every other index; the
+    classifier calls the first half affective with pushback on every fourth, and scores them all sentiment 0."""
+    from jobs.session import overwrite_table
+
+    labels = spark.createDataFrame(
+        [(f"c{i}", f"u{i}", *(("affective", ["counseling"]) if i < n // 2 else ("task", [])), i % 4 == 0, None,
+          False, 6, "v1") for i in range(n)],
+        "conversation_id string, user_id string, use string, categories array<string>, pushback boolean, "
+        "pushback_reason string, referral boolean, n_user_messages int, model_version string")
+    sentiment = spark.createDataFrame(
+        [(f"c{i}", f"u{i}", 2 * turn, turn, 6, 0, 0.0, "v1") for i in range(n) for turn in range(6)],
+        "conversation_id string, user_id string, message_index int, user_turn int, n_user_messages int, "
+        "sentiment_class int, sentiment double, model_version string")
+    overwrite_table(labels, tables["conversation_labels"])
+    overwrite_table(sentiment, tables["message_sentiment"])
+
+
+def _label(i: int, n: int, turns: int = 6) -> dict:
+    """The truth: the first third affective, pushback on every fourth; sentiment from -1 to +1 (shift +1.5)."""
+    affective = i < n // 3
+    scores = [-2, -1, -2, 1, 2, 1][:turns]
+    return {"conversation_id": f"c{i}", "use": "affective" if affective else "task",
+            "categories": ["counseling"] if affective else [], "pushback": i % 4 == 0, "pushback_reason": None,
+            "referral": False, "message_sentiment": [{"index": 2 * t, "score": s} for t, s in enumerate(scores)]}
+
+
+def _cfg():
+    from jobs.config import load_config
+
+    return load_config("local", overrides=["privacy.min_users=5", "privacy.min_conversations=10",
+                                           "aggregate.bootstrap_replicates=50", "spark.shuffle_partitions=2"])
+
+
+def test_validate_keeps_human_labels_that_aggregate_corrects_the_figures_with(spark, tmp_path):
+    from jobs.aggregate import run_aggregate
+    from jobs.session import read_table
+    from jobs.validate import run_validate
+
+    n, labelled = 60, range(0, 60, 2)
+    cfg = _cfg()
+    tables = {name: str(tmp_path / "tables" / table) for name, table in cfg["tables"].items()}
+    _write_silver(spark, tables, n)
+    labels_file = tmp_path / "labels.jsonl"
+    # c0's labels miss its last user turn: it has no human shift and stays out of the shift's sample.
+    labels_file.write_text("\n".join(json.dumps(_label(i, n, turns=5 if i == 0 else 6)) for i in labelled))
+    run_validate(spark, labels_path=str(labels_file), tables=tables, cfg=cfg, out_dir=tmp_path / "v",
+                 model_version="v1", run_id="r1")
+    truth = {r["conversation_id"]: r for r in read_table(spark, tables["human_labels"]).collect()}
+    assert len(truth) == len(labelled) and truth["c2"]["user_id"] == "u2" and truth["c2"]["model_version"] == "v1"
+    assert truth["c0"]["shift"] is None and truth["c2"]["shift"] == pytest.approx(1.5)
+    assert (truth["c2"]["use"], truth["c40"]["use"]) == ("affective", "task")
+
+    run_aggregate(spark, tables=tables, cfg=cfg, model_version="v1", run_id="r2")
+    share = read_table(spark, tables["prevalence"]).where(
+        "measure = 'affective' AND population = 'all conversations'").first()
+    assert share["share"] == 0.5 and share["correction_method"] == "PPI++"
+    assert share["labelled_conversations"] == len(labelled)
+    assert share["corrected_ci_low"] <= share["corrected"] < 0.5 and share["corrected"] <= share["corrected_ci_high"]
+    shift = read_table(spark, tables["sentiment_shift"]).where("segment = 'all'").first()
+    assert shift["mean_shift"] == 0.0 and shift["labelled_conversations"] == len(labelled) - 1
+    assert shift["corrected"] == pytest.approx(1.5)
+
+
+def test_labels_of_unclassified_or_repeated_conversations_are_an_error(spark, tmp_path):
+    from jobs.validate import run_validate
+
+    cfg = _cfg()
+    tables = {name: str(tmp_path / "tables" / table) for name, table in cfg["tables"].items()}
+    _write_silver(spark, tables, 20)
+    elsewhere = {**_label(2, 20), "conversation_id": "elsewhere"}
+    cases = [([_label(1, 20), elsewhere], "1 labelled conversation ids match no conversation classified by the "
+                                          "model version in use, e.g. 'elsewhere'"),
+             ([_label(1, 20), _label(1, 20)], "1 labelled conversation ids are given more than once, e.g. 'c1'")]
+    for rows, message in cases:
+        labels_file = tmp_path / "labels.jsonl"
+        labels_file.write_text("\n".join(json.dumps(r) for r in rows))
+        with pytest.raises(ValueError, match=message):
+            run_validate(spark, labels_path=str(labels_file), tables=tables, cfg=cfg, out_dir=tmp_path / "v",
+                         model_version="v1", run_id="r1")
