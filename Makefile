@@ -16,7 +16,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 AIRFLOW_VENV := .venv-airflow
 
-.PHONY: venv jars dist airflow run test test-cluster bench bench-scaling gpu-bundle clean
+.PHONY: venv jars dist airflow run test test-cluster model bench bench-scaling gpu-bundle clean
 
 $(VENV)/.installed: requirements.txt setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -65,6 +65,13 @@ test: jars airflow
 # The standalone Spark cluster test alone (tests/test_cluster.py; `make test` runs it too).
 test-cluster: jars
 	$(BIN)/python -m pytest -m cluster tests/test_cluster.py
+
+# The default model that ships in udfs/model (udfs/MODEL_CARD.md): the seed set plus the public training
+# sets of ../shared/datasets (udfs/sources.py), fixed splits, choices on validation, scores on test.
+# Embeddings are cached in ~/.cache/affective, so a rebuild embeds only new texts. Not run by `make run`
+# or `make test`: the model travels with the code.
+model: venv
+	OMP_NUM_THREADS=2 $(BIN)/python -m udfs.build --out udfs/model
 
 # Benchmarks (see BENCHMARKS.md); not part of the tests: they measure, not assert. Run on an idle machine.
 # bench: the model path (a, b, c, f), minutes. bench-scaling: `affective run` at growing sizes with the

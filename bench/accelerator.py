@@ -1,7 +1,7 @@
 """Benchmarks on a lent GPU: (a) and (b) there, and the classify stage's work at 100k -> 1M conversations.
 
     .venv/bin/python -m bench.accelerator --bundle .gpu        # here: what the GPU machine needs (make gpu-bundle)
-    PYTHONPATH=.gpu/pyspark.zip:. python3 -m bench.accelerator --encoder-dir .gpu/encoder --heads-cache .gpu/heads \
+    PYTHONPATH=.gpu/pyspark.zip:. python3 -m bench.accelerator --encoder-dir .gpu/encoder \
         [--conversations 4000] [--ab-batch-sizes 256 1024] [--sizes 100000 1000000] [--workers N] --out FILE
 
 Nothing can be fetched on the lent machine and Spark's jars (456 MB) are larger than what may travel
@@ -160,19 +160,17 @@ BUNDLE_SKIPS = {"tests", "testing", "examples", "python", "work", "jars", "bin",
 
 
 def bundle(directory: Path) -> None:
-    """Write the encoder (fp16), the seed-set heads and a zip of pyspark's and py4j's Python files."""
+    """Write the encoder (fp16) and a zip of pyspark's and py4j's Python files (the heads ship in udfs/model)."""
     import zipfile
 
     import py4j
     import pyspark
 
-    from jobs.config import load_config
-    from udfs import encoder, load_heads
+    from udfs import encoder
 
     tokenizer, model = encoder.load_encoder("cpu")
     tokenizer.save_pretrained(directory / "encoder")
-    copy.deepcopy(model).half().save_pretrained(directory / "encoder")  # the cached fp32 model trains the heads
-    load_heads(load_config("cluster")["model"], str(directory / "heads"))
+    copy.deepcopy(model).half().save_pretrained(directory / "encoder")  # a copy: the cached model stays fp32
     with zipfile.ZipFile(directory / "pyspark.zip", "w", zipfile.ZIP_DEFLATED) as zipped:
         for package in (pyspark, py4j):
             root = Path(package.__file__).parent
@@ -191,7 +189,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", type=Path, help="write the bundle for a GPU machine here, and stop")
     parser.add_argument("--encoder-dir", help="all-MiniLM-L6-v2 in Hugging Face layout")
-    parser.add_argument("--heads-cache", default="/tmp/affective-heads")
     parser.add_argument("--conversations", type=int, default=4000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--ab-batch-sizes", type=int, nargs="+", help="messages per forward pass for (a) and "
@@ -211,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config("cluster", overrides=[f"model.encoder_dir={args.encoder_dir}",
                                                 f"model.device={args.device}"])
     settings = settings_from_config(cfg)
-    heads = load_heads(cfg["model"], args.heads_cache)
+    heads = load_heads(cfg["model"])
     out = Path(args.out)
     gpu = args.device == "cuda"
     results = {"machine": {"gpu": torch.cuda.get_device_name() if gpu else None, "cores": os.cpu_count(),

@@ -92,10 +92,12 @@ def embeddings(texts: list[str], model, tokenizer, max_length: int, batch_size: 
     return np.concatenate(out), time.perf_counter() - started
 
 
-def _alone(task: str, vectors: np.ndarray) -> np.ndarray:
-    from udfs.heads import CONTEXT_HEADS, no_context, with_context
+def _alone(task: str, vectors: np.ndarray, texts: list[str]) -> np.ndarray:
+    """The head's input for messages read without context."""
+    from udfs.features import reply_features
+    from udfs.heads import head_input
 
-    return with_context(vectors, no_context(len(vectors))) if task in CONTEXT_HEADS else vectors
+    return head_input(task, vectors, None, reply_features(texts))
 
 
 def variants(texts: list[str], model, tokenizer, heads, max_length: int, batch_size: int) -> dict:
@@ -110,8 +112,8 @@ def variants(texts: list[str], model, tokenizer, heads, max_length: int, batch_s
                               f"max_length_{max_length // 2}": (model, max_length // 2)}.items():
         vectors, seconds = embeddings(texts, m, tokenizer, length, batch_size)
         # Messages read alone (no context), the same way for both models.
-        agree = {task: float(np.mean(heads[task].proba(_alone(task, vectors)).argmax(1)
-                                     == heads[task].proba(_alone(task, full)).argmax(1)))
+        agree = {task: float(np.mean(heads[task].proba(_alone(task, vectors, texts)).argmax(1)
+                                     == heads[task].proba(_alone(task, full, texts)).argmax(1)))
                  for task in ("pushback", "sentiment")}
         results[name] = {"seconds": seconds, "speedup": full_s / seconds,
                          "mean_cosine_to_full": float(np.mean(np.sum(vectors * full, axis=1))),
@@ -134,7 +136,7 @@ def loads_per_worker(n: int) -> dict:
     df = spark.createDataFrame(rows, "conversation_id string, user_id string, created_at timestamp, "
                                      "n_user_messages int, is_long boolean, "
                                      "messages array<struct<index:int,role:string,content:string>>")
-    heads = udfs.load_heads(cfg["model"], str(Path.home() / ".cache" / "affective-bench"))
+    heads = udfs.load_heads(cfg["model"])
     tasks = 4 * spark.sparkContext.defaultParallelism
     classified = apply_classifier(spread(df, n, max(1, n // tasks)), heads, udfs.settings_from_config(cfg))
     classified.count()
@@ -166,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = load_config("local")
     settings = settings_from_config(cfg)
-    heads = load_heads(cfg["model"], str(Path.home() / ".cache" / "affective-bench"))
+    heads = load_heads(cfg["model"])
     pdf = conversations(args.conversations)
     tokenizer, model = encoder.load_encoder("cpu", 1)
     # The texts classify_batch embeds, planned without running the model.

@@ -15,13 +15,14 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-import os
 import re
 import statistics
 import zipfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable, Iterable
+
+from udfs.sources import COUNSEL_CHAT_CATEGORIES, datasets_dir
 
 Item = dict[str, Any]
 SENTIMENTS = ("negative", "neutral", "positive")
@@ -32,27 +33,8 @@ DAILYDIALOG_SENTIMENT = {
     "happiness": "positive", "no emotion": "neutral",
     "anger": "negative", "disgust": "negative", "fear": "negative", "sadness": "negative",
 }
-# Counsel Chat topic -> the product's affective category (the weak mapping of ../shared/datasets/INDEX.md).
-# Topics not listed (e.g. counseling-fundamentals, substance-abuse, lgbtq) count as affective, no category.
-COUNSEL_CHAT_CATEGORIES = {
-    **dict.fromkeys(("relationships", "intimacy", "marriage", "family-conflict", "parenting",
-                     "relationship-dissolution", "social-relationships", "workplace-relationships"),
-                    "interpersonal_advice"),
-    **dict.fromkeys(("depression", "anxiety", "trauma", "self-esteem", "stress", "grief-and-loss"), "counseling"),
-    "behavioral-change": "coaching",
-}
 XSTEST_MODELS = ("gpt4", "mistralguard", "mistralinstruct")
 XSTEST_REFUSALS = ("2_full_refusal", "3_partial_refusal")
-
-
-def datasets_dir() -> Path:
-    """The folder holding the dataset folders.
-
-    Returns:
-        `$AFFECTIVE_DATASETS` when set, else `<repo>/../shared/datasets`.
-    """
-    override = os.environ.get("AFFECTIVE_DATASETS")
-    return Path(override) if override else Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 
 def _conversation(turns: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:

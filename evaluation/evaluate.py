@@ -269,6 +269,18 @@ def pooled_affective(runs: dict[str, tuple[list[Item], list[Prediction]]]) -> di
     return {"affective": binary_metrics(truth, pred)}
 
 
+def held_out(name: str, items: list[Item]) -> list[Item]:
+    """The items the default model never saw: the test split of a source it trains on (udfs/sources.py
+    splits Counsel Chat by question and Arena-Hard by prompt id), every item of the others."""
+    from udfs.sources import hashed_split
+
+    if name == "counsel-chat":
+        return [i for i in items if hashed_split(i["messages"][0]["content"].replace("\n\n", "\n", 1)) == "test"]
+    if name == "arena-hard":
+        return [i for i in items if hashed_split(i["id"].removeprefix("arena-hard/")) == "test"]
+    return items
+
+
 def sample(items: list[Item], limit: int | None) -> list[Item]:
     """A seeded random sample of `limit` items in their original order (all items when limit is None).
 
@@ -317,13 +329,12 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def evaluate(names: list[str], limit: int | None, models_dir: str) -> dict[str, Any]:
+def evaluate(names: list[str], limit: int | None) -> dict[str, Any]:
     """Run the default model over the named datasets and score it.
 
     Args:
         names: dataset folder names (keys of `CONVERTERS`).
         limit: score a seeded sample of this many items per dataset (None: all).
-        models_dir: cache folder for the trained heads.
 
     Returns:
         {"meta", "results", "targets"}: run metadata, dataset -> task -> metrics, and the targets check.
@@ -333,7 +344,7 @@ def evaluate(names: list[str], limit: int | None, models_dir: str) -> dict[str, 
     from udfs import encoder
 
     cfg = load_config("local")
-    heads = udfs.load_heads(cfg["model"], models_dir)
+    heads = udfs.load_heads(cfg["model"])
     base = udfs.settings_from_config(cfg)
     device = encoder.resolve_device(base.device)
     runs, results, timing, skipped = {}, {}, {}, {}
@@ -342,7 +353,7 @@ def evaluate(names: list[str], limit: int | None, models_dir: str) -> dict[str, 
         if not folder.is_dir():
             skipped[name] = f"{folder} not found"
             continue
-        items = sample(CONVERTERS[name](None), limit)
+        items = sample(held_out(name, CONVERTERS[name](None)), limit)
         settings = dataclasses.replace(base, sentiment_scope="all") if name in SENTIMENT_DATASETS else base
         print(f"{name}: {len(items)} items", file=sys.stderr, flush=True)
         started = time.perf_counter()
@@ -369,13 +380,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=None,
                         help="score a seeded sample of N items per dataset (HH-RLHF: N pairs)")
     parser.add_argument("--out", default="evaluation/results.json", help="where to write the results JSON")
-    parser.add_argument("--models", default="/tmp/eval_models", help="cache folder for the trained heads")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
     unknown = sorted(set(names) - set(CONVERTERS))
     if unknown:
         parser.error(f"unknown dataset(s) {', '.join(unknown)}; choose from {', '.join(CONVERTERS)}")
-    report = evaluate(names, args.limit, args.models)
+    report = evaluate(names, args.limit)
     print(format_table(report["results"]))
     for t in report["targets"]:
         print(f"target {t['dataset']} {t['task']} {t['metric']} >= {t['target']}: {_fmt(t['value'])} "

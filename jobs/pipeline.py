@@ -107,7 +107,7 @@ def _heads(ctx: Context):
     import udfs
 
     if "heads" not in ctx.results:
-        ctx.results["heads"] = udfs.load_heads(ctx.cfg["model"], str(ctx.models_dir))
+        ctx.results["heads"] = udfs.load_heads(ctx.cfg["model"])
     return ctx.results["heads"]
 
 
@@ -119,6 +119,7 @@ def _classify(ctx: Context) -> dict[str, float]:
     mlflow.log_params({"model_name": ctx.cfg["model"]["name"], "model_version": heads.version,
                        "encoder": ctx.cfg["model"]["encoder"]})
     mlflow.log_metrics({f"heads.{k}": v for k, v in heads.metrics.items()})
+    heads.save(ctx.models_dir / heads.version)  # a copy of the model in use, logged with the run
     mlflow.log_artifacts(str(ctx.models_dir / heads.version), "heads")
     return run_classify(ctx.spark, tables=ctx.tables, cfg=ctx.cfg, heads=heads, run_id=ctx.run_id,
                         scorers=udfs.scorers_from_config(ctx.cfg["model"]))

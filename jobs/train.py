@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 import udfs
 from jobs.cli import stage_main
-from jobs.validate import read_labels
+from jobs.validate import check_labels, read_labels
 from udfs.training import EMBEDDED_TYPE, training_embedder
 
 
@@ -34,10 +34,10 @@ def run_train(spark: SparkSession, *, labels_path: str, tables: dict[str, str], 
     from jobs.session import read_table
 
     labels = read_labels(spark, labels_path)
-    rows = embedded_labelled(read_table(spark, tables["conversations"]), labels,
-                             udfs.settings_from_config(cfg)).collect()
-    if not rows:
-        raise ValueError(f"{labels_path}: no labelled conversation matches an ingested conversation id")
+    conversations = read_table(spark, tables["conversations"])
+    check_labels(labels, conversations.select("conversation_id"), source=labels_path,
+                 known_as="ingested conversation (see conversations_quarantine for rejected records)")
+    rows = embedded_labelled(conversations, labels, udfs.settings_from_config(cfg)).collect()
     heads = udfs.train_on_labels([r.asDict(recursive=True) for r in rows], cfg["model"], base=base,
                                  include_seed=cfg["train"]["include_seed"])
     return heads, {"labelled_conversations": len(rows), **heads.metrics}

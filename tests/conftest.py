@@ -57,4 +57,4 @@ def heads(tmp_path_factory):
     import udfs
     from jobs.config import load_config
 
-    return udfs.load_heads(load_config("local")["model"], str(tmp_path_factory.mktemp("models")))
+    return udfs.load_heads(load_config("local")["model"])

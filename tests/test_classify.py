@@ -285,7 +285,8 @@ def test_pushback_reads_the_request_and_use_reads_the_replies(heads):
         _messages(("user", "I had a rough day and I just want to talk.")),
     ]})
     out = classify_batch(pdf, heads, udfs.ClassifierSettings())
-    assert abs(out["pushback_score"][0] - out["pushback_score"][1]) > 0.01
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731  (a clear refusal is near 1 after either request)
+    assert abs(logit(out["pushback_score"][0]) - logit(out["pushback_score"][1])) > 0.05
     user_side = np.asarray(out["embedding"][2], dtype=np.float32)[None, :]
     replies = encoder.embed([pdf["messages"][row][1]["content"] for row in (2, 3)])[0]
     for row, context in ((2, replies[[0]]), (3, replies[[1]]), (4, no_context(1))):

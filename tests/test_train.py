@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from udfs.heads import with_context
+from udfs.features import N_FEATURES
+from udfs.heads import head_input
 from udfs.training import labelled_training_set, training_version
 
 
@@ -17,7 +18,8 @@ def _row(rng, *, pushback, referral, n_assistant=3, reason=None):
         "categories": ["counseling"] if pushback else [],
         "user": [{"message_index": 0, "embedding": _vectors(rng, 1)[0].tolist()},
                  {"message_index": 2, "embedding": _vectors(rng, 1)[0].tolist()}],
-        "assistant": [{"message_index": 2 * i + 1, "embedding": v.tolist(), "context": c.tolist()}
+        "assistant": [{"message_index": 2 * i + 1, "embedding": v.tolist(), "context": c.tolist(),
+                       "features": rng.integers(0, 2, N_FEATURES).astype(float).tolist()}
                       for i, (v, c) in enumerate(zip(_vectors(rng, n_assistant), _vectors(rng, n_assistant)))],
         "pushback": pushback, "pushback_reason": reason, "referral": referral,
         "message_sentiment": [{"index": 0, "score": -2}, {"index": 2, "score": 1}, {"index": 9, "score": 0}],
@@ -31,13 +33,15 @@ def test_positive_instance_is_the_message_the_base_heads_score_highest(heads):
     data = labelled_training_set([pushed, plain], heads)
     pushed_vectors = np.array([m["embedding"] for m in pushed["assistant"]], dtype=np.float32)
     contexts = np.array([m["context"] for m in pushed["assistant"]], dtype=np.float32)
-    # the pushback head reads each reply with the user message before it
-    top = int(heads["pushback"].proba(with_context(pushed_vectors, contexts))[:, 1].argmax())
+    features = np.array([m["features"] for m in pushed["assistant"]], dtype=np.float32)
+    # the pushback head reads each reply with the user message before it and its phrase indicators
+    top = int(heads["pushback"].proba(head_input("pushback", pushed_vectors, contexts, features))[:, 1].argmax())
     # one positive from the pushback conversation (its other replies are ambiguous), three negatives
     assert data.asst_pushback == [True, False, False, False]
     assert data.asst_reason == ["safety", None, None, None]
     np.testing.assert_allclose(data.asst_x[0], pushed_vectors[top])
     np.testing.assert_allclose(data.asst_context[0], contexts[top])
+    np.testing.assert_allclose(data.asst_features[0], features[top])
     np.testing.assert_allclose(data.conv_context, [pushed["context"], plain["context"]])
     assert data.asst_referral == [False] * 4
     assert data.conv_use == ["affective", "task"] and data.conv_categories == [["counseling"], []]
@@ -81,19 +85,23 @@ def test_a_context_head_learns_what_only_the_context_explains():
     data = TrainingSet(
         conv_x=_vectors(rng, 40), conv_context=_vectors(rng, 40), conv_use=["task", "affective"] * 20,
         conv_categories=[[] if i % 2 == 0 else [CATEGORIES[(i // 2) % len(CATEGORIES)]] for i in range(40)],
-        asst_x=_vectors(rng, n), asst_context=_requests(rng, n), asst_pushback=pushed,
+        asst_x=_vectors(rng, n), asst_context=_requests(rng, n), asst_features=np.zeros((n, N_FEATURES), np.float32),
+        asst_pushback=pushed,
         asst_reason=["safety" if p and i % 2 else "policy" if p else None for i, p in enumerate(pushed)],
         asst_referral=[i % 3 == 0 for i in range(n)],
         user_x=_vectors(rng, 50), user_sentiment=[-2, -1, 0, 1, 2] * 10)
     heads = fit_heads(data, version="t", seed=0, c=1.0)
-    assert heads["pushback"].coef.shape == (1, 768) and heads["use"].coef.shape[1] == 768
-    assert heads["referral"].coef.shape == (1, 384) and heads["sentiment"].coef.shape == (5, 384)
-    unseen = heads["pushback"].proba(with_context(_vectors(rng, n), _requests(rng, n)))[:, 1]
+    assert heads["pushback"].coef.shape == (1, 768 + N_FEATURES) and heads["use"].coef.shape[1] == 768
+    assert heads["referral"].coef.shape == (1, 384 + N_FEATURES)
+    # sentiment: polarity over -1, 0, 1 and the strength of the polarised messages (+-2 against +-1)
+    assert heads["sentiment"].classes == (-1, 0, 1) and heads["sentiment_strength"].classes == (False, True)
+    unseen = heads["pushback"].proba(head_input("pushback", _vectors(rng, n), _requests(rng, n),
+                                                np.zeros((n, N_FEATURES), np.float32)))[:, 1]
     assert np.mean((unseen >= 0.5) == np.array(pushed)) > 0.9
     assert heads.metrics["cv_macro_f1.pushback"] > 0.6  # with and without context, folds by example
 
 
-def test_heads_saved_before_context_features_are_refused_with_a_clear_error(heads, tmp_path):
+def test_heads_of_an_older_format_are_refused_with_a_clear_error(heads, tmp_path):
     import json
 
     import pytest
@@ -101,9 +109,9 @@ def test_heads_saved_before_context_features_are_refused_with_a_clear_error(head
     from udfs.heads import Heads
 
     heads.save(tmp_path)
-    assert Heads.load(tmp_path).heads["pushback"].coef.shape == (1, 768)
+    assert Heads.load(tmp_path).heads["pushback"].coef.shape == (1, 768 + N_FEATURES)
     meta = json.loads((tmp_path / "heads.json").read_text())
     del meta["format"]  # as written by the version that read each message alone
     (tmp_path / "heads.json").write_text(json.dumps(meta))
-    with pytest.raises(ValueError, match="heads of format 1, this version reads format 2.*affective train"):
+    with pytest.raises(ValueError, match="heads of format 1, this version reads format 3.*affective train"):
         Heads.load(tmp_path)

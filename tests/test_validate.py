@@ -138,3 +138,37 @@ def test_labels_of_unclassified_or_repeated_conversations_are_an_error(spark, tm
         with pytest.raises(ValueError, match=message):
             run_validate(spark, labels_path=str(labels_file), tables=tables, cfg=cfg, out_dir=tmp_path / "v",
                          model_version="v1", run_id="r1")
+
+
+@pytest.mark.parametrize("row, reason", [
+    ({"use": "chitchat"}, "use missing or not one of task, content_creation, affective"),
+    ({"use": None}, "use missing"),
+    ({"categories": ["counseling", "astrology"]}, "a category not among"),
+    ({"pushback": None}, "pushback missing"),
+    ({"pushback_reason": "rudeness", "pushback": True}, "pushback_reason not one of"),
+    ({"pushback_reason": "safety"}, "pushback_reason given without pushback"),
+    ({"message_sentiment": [{"index": 0, "score": 3}]}, "a message_sentiment without index or with a score outside"),
+    ({"pushback": "maybe"}, "not a JSON object with the labels' field types"),
+])
+def test_a_bad_label_row_is_an_error_naming_it(spark, tmp_path, row, reason):
+    """Labels train the model and correct the figures: a bad row stops the command, named, never dropped."""
+    from jobs.validate import read_labels
+
+    good = {"conversation_id": "ok", "use": "task", "categories": [], "pushback": False, "pushback_reason": None,
+            "referral": False, "message_sentiment": []}
+    path = tmp_path / "labels.jsonl"
+    path.write_text(json.dumps(good) + "\n" + json.dumps({**good, "conversation_id": "bad-1", **row}) + "\n")
+    with pytest.raises(ValueError, match=f"1 label rows are invalid; the first, conversation_id 'bad-1' in .*labels.jsonl: "
+                                         f".*{reason}"):
+        read_labels(spark, str(path))
+    path.write_text(json.dumps(good) + "\n")
+    assert read_labels(spark, str(path)).count() == 1
+
+
+def test_training_labels_of_conversations_never_ingested_are_named(spark):
+    from jobs.validate import check_labels
+
+    labels = spark.createDataFrame([("a",), ("ghost",)], "conversation_id string")
+    ingested = spark.createDataFrame([("a",)], "conversation_id string")
+    with pytest.raises(ValueError, match="1 labelled conversation ids match no ingested conversation, e.g. 'ghost'"):
+        check_labels(labels, ingested, source="labels.jsonl", known_as="ingested conversation")

@@ -6,11 +6,10 @@ Jobs ask it for the trained heads (`load_heads`) and for the map function that l
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from udfs.classifier import ClassifierSettings, conversation_classifier, settings_from_config
-from udfs.heads import SEED_DIR, Heads, fit_heads, seed_training_set, seed_version
+from udfs.heads import MODEL_DIR, Heads, fit_heads, seed_training_set
 
 logger = logging.getLogger(__name__)
 
@@ -18,30 +17,25 @@ __all__ = ["ClassifierSettings", "Heads", "conversation_classifier", "load_heads
            "scorers_from_config", "train_on_labels"]
 
 
-def load_heads(model_cfg: dict[str, Any], cache_dir: str) -> Heads:
-    """The heads for this config: `model.heads_uri` if set, else the seed-set heads (trained once, cached).
+def load_heads(model_cfg: dict[str, Any]) -> Heads:
+    """The heads for this config: `model.heads_uri` if set, else the default model shipped in `udfs/model/`.
+
+    The default model is trained once per model version by `make model` (udfs/build.py) and travels with
+    the package, so no run trains anything and every output folder uses the same version.
 
     Args:
         model_cfg: the `model` section of the config.
-        cache_dir: folder holding one sub-folder per trained version.
 
     Returns:
         Heads stamped with their version.
     """
-    from udfs import encoder
-
     if model_cfg["heads_uri"]:
         from udfs.registry import load_registered_heads
 
         return load_registered_heads(model_cfg["heads_uri"])
-    version = seed_version(SEED_DIR, model_cfg["encoder"], model_cfg["seed"], model_cfg["heads_regularization"])
-    directory = Path(cache_dir) / version
-    if (directory / "heads.json").is_file():
-        return Heads.load(directory)
-    heads = fit_heads(seed_set(model_cfg), version=version, seed=model_cfg["seed"],
-                      c=model_cfg["heads_regularization"])
-    heads.save(directory)
-    return heads
+    if not (MODEL_DIR / "heads.json").is_file():
+        raise FileNotFoundError(f"{MODEL_DIR}: the default model is missing; build it with `make model`")
+    return Heads.load(MODEL_DIR)
 
 
 def seed_set(model_cfg: dict[str, Any]):

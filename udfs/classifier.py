@@ -16,7 +16,8 @@ import pandas as pd
 from pyspark.sql import types as T
 
 from udfs import encoder
-from udfs.heads import CATEGORIES, CONTEXT_HEADS, Heads, no_context, pool, with_context
+from udfs.features import reply_features
+from udfs.heads import CATEGORIES, SENTIMENT_CLASSES, Heads, head_input, no_context, pool, sentiment_class, with_context
 
 SENTIMENT_TYPE = T.StructType([
     T.StructField("message_index", T.IntegerType()),
@@ -58,7 +59,7 @@ class ClassifierSettings:
     batch_size: int = 64
     max_length: int = 128
     sentiment_scope: str = "shift"
-    category_user_messages: int = 6
+    category_user_messages: int = 0  # 0: every user message
     roleplay_min_user_messages: int = 4
     window_user_messages: int = 10
     window_min_user_messages: int = 50
@@ -69,9 +70,14 @@ def edge_turns(n: int, k: int) -> list[int]:
     return list(range(n)) if n <= 2 * k else [*range(k), *range(n - k, n)]
 
 
+def pooled_turns(n_user: int, s: ClassifierSettings) -> list[int]:
+    """The user turns pooled for use and categories: all of them, or the first and last few."""
+    return list(range(n_user)) if s.category_user_messages == 0 else edge_turns(n_user, s.category_user_messages // 2)
+
+
 def _selected_user_turns(n_user: int, s: ClassifierSettings) -> tuple[list[int], list[int], list[range]]:
     """User turns pooled for use and categories, turns scored for sentiment, and drift windows."""
-    pooled = edge_turns(n_user, s.category_user_messages // 2)
+    pooled = pooled_turns(n_user, s)
     scored = list(range(n_user)) if s.sentiment_scope == "all" else edge_turns(n_user, 3)
     windows = ([range(i, min(i + s.window_user_messages, n_user)) for i in range(0, n_user, s.window_user_messages)]
                if n_user >= s.window_min_user_messages else [])
@@ -202,19 +208,33 @@ def _nan_argmax(p: np.ndarray) -> np.ndarray | int:
 
 
 def _task_scores(task: str, heads: Heads, scorers: dict, vectors: np.ndarray, texts: list[str],
-                 context: tuple[np.ndarray, list[str]] | None = None) -> TaskScores:
+                 context: tuple[np.ndarray, list[str]] | None = None, features: np.ndarray | None = None
+                 ) -> TaskScores:
     """Scores from the task's configured backend: its own model if one is set, else the head.
 
     context: for the tasks that read one, the context's vectors (zeros: none) and texts ('' : none).
+    features: the replies' phrase indicators, for the heads that read them.
     """
     scorer = scorers.get(task)
     if scorer is None:
         head = heads[task]
-        features = with_context(vectors, context[0]) if task in CONTEXT_HEADS else vectors
-        proba = head.proba(features) if len(vectors) else np.zeros((0, len(head.classes)))
+        x = head_input(task, vectors, context[0] if context else None, features)
+        proba = head.proba(x) if len(vectors) else np.zeros((0, len(head.classes)))
         return TaskScores(head.classes, proba, [None] * len(proba))
     batch = scorer.score(texts, context[1] if context else None)
     return TaskScores(tuple(scorer.classes), batch.proba, [f"{task}: {e}" if e else None for e in batch.errors])
+
+
+def _sentiment_classes(heads: Heads, scorers: dict, vectors: np.ndarray, texts: list[str]) -> TaskScores:
+    """The 5-point class of each user message: a configured backend's label, else the polarity head's
+    label doubled where the strength head says strong (one-hot over SENTIMENT_CLASSES)."""
+    polarity = _task_scores("sentiment", heads, scorers, vectors, texts)
+    if "sentiment" in scorers:
+        return polarity
+    strong = heads["sentiment_strength"].proba(vectors)[:, 1] >= heads.threshold("sentiment_strength") \
+        if len(vectors) else np.zeros(0, bool)
+    classes = sentiment_class(np.array(polarity.classes)[polarity.best], strong)
+    return TaskScores(SENTIMENT_CLASSES, np.eye(len(SENTIMENT_CLASSES))[classes + 2], polarity.errors)
 
 
 def _category_proba(heads: Heads, features: np.ndarray) -> np.ndarray:
@@ -224,12 +244,13 @@ def _category_proba(heads: Heads, features: np.ndarray) -> np.ndarray:
 
 
 def _use_and_categories(use_p: np.ndarray, use_classes: list, category_p: np.ndarray, n_user: int,
-                        s: ClassifierSettings) -> tuple[str, float, list[str]]:
+                        s: ClassifierSettings, thresholds: Iterable[float] = (0.5,) * len(CATEGORIES)
+                        ) -> tuple[str, float, list[str]]:
     """The use, its probability and the categories of one conversation (or window) from head outputs."""
     use = use_classes[_nan_argmax(use_p)]
     categories: list[str] = []
     if use == "affective":
-        chosen = [c for c, p in zip(CATEGORIES, category_p) if p >= 0.5]
+        chosen = [c for c, p, t in zip(CATEGORIES, category_p, thresholds) if p >= t]
         categories = chosen or [CATEGORIES[_nan_argmax(category_p)]]
         if n_user < s.roleplay_min_user_messages:
             # The study counts romantic roleplay only from 4 user messages on.
@@ -238,6 +259,10 @@ def _use_and_categories(use_p: np.ndarray, use_classes: list, category_p: np.nda
                 others = [u for u in use_classes if u != "affective"]
                 use = max(others, key=lambda u: use_p[use_classes.index(u)])
     return use, float(use_p[use_classes.index(use)]), categories
+
+
+def _category_thresholds(heads: Heads) -> list[float]:
+    return [heads.threshold(f"category.{c}") for c in CATEGORIES]
 
 
 def _pooled(batch: EncodedBatch, row: int, turns: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -261,7 +286,8 @@ def _drift(heads: Heads, batch: EncodedBatch, plans: list, s: ClassifierSettings
     features = with_context(*_stacked([_pooled(batch, row, window) for row, _, window in spans]))
     use_p, category_p = heads["use"].proba(features), _category_proba(heads, features)
     for i, (row, number, window) in enumerate(spans):
-        use, _, categories = _use_and_categories(use_p[i], list(heads["use"].classes), category_p[i], len(window), s)
+        use, _, categories = _use_and_categories(use_p[i], list(heads["use"].classes), category_p[i], len(window), s,
+                                                 _category_thresholds(heads))
         drift[row].append({"window": number, "first_user_turn": window[0], "last_user_turn": window[-1],
                            "use": use, "categories": categories})
     return drift
@@ -291,10 +317,12 @@ def classify_batch(pdf: pd.DataFrame, heads: Heads, s: ClassifierSettings, devic
     asst, users, before = batch.assistant_positions(), batch.user_positions(), batch.before_positions()
     asst_texts = [batch.texts[p] for p in asst]
     asst_context = (batch.context_vectors(before), [batch.texts[p] if p >= 0 else "" for p in before])
-    pushback = _task_scores("pushback", heads, scorers, batch.vectors[asst], asst_texts, asst_context)
-    reason = _task_scores("pushback_reason", heads, scorers, batch.vectors[asst], asst_texts, asst_context)
-    referral = _task_scores("referral", heads, scorers, batch.vectors[asst], asst_texts)
-    sentiment = _task_scores("sentiment", heads, scorers, batch.vectors[users], [batch.texts[p] for p in users])
+    asst_features = reply_features(asst_texts)
+    pushback = _task_scores("pushback", heads, scorers, batch.vectors[asst], asst_texts, asst_context, asst_features)
+    reason = _task_scores("pushback_reason", heads, scorers, batch.vectors[asst], asst_texts, asst_context,
+                          asst_features)
+    referral = _task_scores("referral", heads, scorers, batch.vectors[asst], asst_texts, features=asst_features)
+    sentiment = _sentiment_classes(heads, scorers, batch.vectors[users], [batch.texts[p] for p in users])
     pooled, replies = _stacked([_pooled(batch, row, plan[0]) for row, plan in enumerate(plans)])
     joined = [("\n".join(batch.texts[batch.user_at[row][t]] for t in plan[0]),
                "\n".join(batch.texts[p] for p in batch.replies(row, plan[0]))) for row, plan in enumerate(plans)]
@@ -308,10 +336,13 @@ def classify_batch(pdf: pd.DataFrame, heads: Heads, s: ClassifierSettings, devic
     out = []
     for row, (_, scored, _) in enumerate(plans):
         use, use_score, categories = _use_and_categories(use_scores.proba[row], list(use_scores.classes),
-                                                         category_p[row], batch.n_user[row], s)
+                                                         category_p[row], batch.n_user[row], s,
+                                                         _category_thresholds(heads))
         a = task_row[batch.assistant_at[row]]
         top = a[_nan_argmax(push_p[a])] if len(a) else None
-        pushed = bool(top is not None and push_p[top] >= 0.5)
+        # Conversation level: the most likely reply against a threshold chosen for conversations, so
+        # small per-reply error rates do not add up over many replies.
+        pushed = bool(top is not None and push_p[top] >= heads.threshold("pushback", len(a)))
         refer_best = float(np.nanmax(refer_p[a])) if len(a) and np.isfinite(refer_p[a]).any() else 0.0
         scored_users = [(task_row[batch.user_at[row][t]], t) for t in scored]
         errors = sorted({e for i in a for e in (pushback.errors[i], reason.errors[i], referral.errors[i]) if e}
@@ -324,7 +355,7 @@ def classify_batch(pdf: pd.DataFrame, heads: Heads, s: ClassifierSettings, devic
             "pushback": pushed,
             "pushback_score": float(push_p[top]) if top is not None else 0.0,
             "pushback_reason": reason.label(top) if pushed else None,
-            "referral": refer_best >= 0.5,
+            "referral": refer_best >= heads.threshold("referral", len(a)),
             "referral_score": refer_best,
             "embedding": pooled[row].astype(np.float32).tolist(),
             "user_sentiment": [

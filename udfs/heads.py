@@ -1,16 +1,18 @@
-"""Logistic heads over sentence embeddings, trained on the project's hand-written seed set.
+"""Logistic heads over sentence embeddings: the default model ships in `udfs/model/` (built by `make model`
+from the seed set and public human-labelled data, see udfs/build.py and udfs/MODEL_CARD.md).
 
 Every head reads the same 384-d embeddings, so each message goes through the encoder once. The heads in
 CONTEXT_HEADS read a message with its context, [vector, context vector]: pushback and its reason read an
 assistant message with the user message before it, use and categories the pooled user side with the
 pooled assistant replies to it. The context is zeros where there is none (a first message, a user-only
-conversation), and every context head is also trained on its examples without context. Heads are plain
-arrays (coefficients, intercepts, class names) so a Spark task receives them in its closure and
-predicts with numpy: nothing on the executors depends on a file that exists only on the driver.
+conversation), and every context head is also trained on its examples without context. The heads in
+FEATURE_HEADS also read the reply's phrase indicators (udfs/features.py). Each head carries its
+calibration (a scale and shift of its logits, fitted on validation data) and the model its decision
+thresholds. Heads are plain arrays so a Spark task receives them in its closure and predicts with numpy:
+nothing on the executors depends on a file that exists only on the driver.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections import Counter
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from udfs.encoder import EMBEDDING_DIM
+from udfs.features import reply_features
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -35,8 +38,10 @@ CATEGORIES = ("interpersonal_advice", "coaching", "counseling", "companionship",
 PUSHBACK_REASONS = ("safety", "policy", "professional", "capability", "disagreement")
 SENTIMENT_CLASSES = (-2, -1, 0, 1, 2)
 CONTEXT_HEADS = ("use", *(f"category.{c}" for c in CATEGORIES), "pushback", "pushback_reason")
+FEATURE_HEADS = ("pushback", "pushback_reason", "referral")
 # Bumped when what a head reads changes: heads saved in another format would read the wrong features.
-HEADS_FORMAT = 2
+HEADS_FORMAT = 3
+MODEL_DIR = resources.files("udfs") / "model"
 
 
 def with_context(vectors: np.ndarray, context: np.ndarray) -> np.ndarray:
@@ -48,17 +53,44 @@ def no_context(n: int) -> np.ndarray:
     return np.zeros((n, EMBEDDING_DIM), np.float32)
 
 
+def head_input(name: str, vectors: np.ndarray, context: np.ndarray | None = None,
+               features: np.ndarray | None = None) -> np.ndarray:
+    """What head `name` reads: the vectors, then their context (CONTEXT_HEADS) and the replies' phrase
+    indicators (FEATURE_HEADS); a missing context is zeros."""
+    parts = [vectors]
+    if name in CONTEXT_HEADS:
+        parts.append(no_context(len(vectors)) if context is None else context)
+    if name in FEATURE_HEADS:
+        parts.append(features)
+    return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
+
+
+def sentiment_class(polarity: np.ndarray, strong: np.ndarray) -> np.ndarray:
+    """The study's 5-point class: polarity (-1, 0, 1) doubled where the strength head says strong."""
+    return (polarity * np.where(strong, 2, 1)).astype(int)
+
+
 @dataclass(frozen=True)
 class Head:
-    """A logistic model: softmax over classes, or a sigmoid when there are two classes."""
+    """A logistic model: softmax over classes, or a sigmoid when there are two classes.
+
+    `scale` and `shift` calibrate it (Platt scaling of a sigmoid, temperature 1/scale of a softmax),
+    fitted on validation data; 1 and 0 leave it as trained.
+    """
 
     classes: tuple
     coef: np.ndarray       # (n_classes or 1, dim)
     intercept: np.ndarray  # (n_classes or 1,)
+    scale: float = 1.0
+    shift: float = 0.0
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """Uncalibrated logits, shape (n, n_classes or 1)."""
+        return x @ self.coef.T + self.intercept
 
     def proba(self, x: np.ndarray) -> np.ndarray:
-        """Class probabilities, shape (n, len(classes))."""
-        logits = x @ self.coef.T + self.intercept
+        """Calibrated class probabilities, shape (n, len(classes))."""
+        logits = self.logits(x) * self.scale + (self.shift if len(self.classes) == 2 else 0.0)
         if len(self.classes) == 2:
             p = 1.0 / (1.0 + np.exp(-logits[:, 0]))
             return np.stack([1 - p, p], axis=1)
@@ -74,9 +106,19 @@ class Heads:
     version: str
     heads: dict[str, Head] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+    # Decision thresholds on calibrated probabilities (0.5 where absent). `pushback` and `referral` are
+    # conversation-level, against the highest probability of any reply, one threshold per number of
+    # replies (udfs/build.py chooses them): more replies need a higher one for the same error rate.
+    thresholds: dict[str, float | list[float]] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> Head:
         return self.heads[name]
+
+    def threshold(self, name: str, replies: int = 1) -> float:
+        """The threshold of `name`, for a conversation of `replies` replies where it depends on them (a
+        list: one per count from 1, its last one for longer conversations)."""
+        value = self.thresholds.get(name, 0.5)
+        return value[min(max(replies, 1), len(value)) - 1] if isinstance(value, list) else value
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -85,7 +127,9 @@ class Heads:
             arrays[f"{name}.coef"], arrays[f"{name}.intercept"] = head.coef, head.intercept
         np.savez(directory / "heads.npz", **arrays)
         meta = {"format": HEADS_FORMAT, "version": self.version, "metrics": self.metrics,
-                "classes": {name: list(h.classes) for name, h in self.heads.items()}}
+                "thresholds": self.thresholds,
+                "classes": {name: list(h.classes) for name, h in self.heads.items()},
+                "calibration": {name: [h.scale, h.shift] for name, h in self.heads.items()}}
         (directory / "heads.json").write_text(json.dumps(meta, indent=2))
 
     @classmethod
@@ -93,26 +137,33 @@ class Heads:
         meta = json.loads((directory / "heads.json").read_text())
         if meta.get("format") != HEADS_FORMAT:
             raise ValueError(f"{directory}: heads of format {meta.get('format', 1)}, this version reads format "
-                             f"{HEADS_FORMAT} (context features); retrain them with `affective train`")
-        arrays = np.load(directory / "heads.npz")
-        heads = {name: Head(tuple(classes), arrays[f"{name}.coef"], arrays[f"{name}.intercept"])
+                             f"{HEADS_FORMAT} (phrase indicators, calibration); retrain them with `affective train`")
+        with (directory / "heads.npz").open("rb") as handle:
+            arrays = dict(np.load(handle))
+        heads = {name: Head(tuple(classes), arrays[f"{name}.coef"], arrays[f"{name}.intercept"],
+                            *meta["calibration"][name])
                  for name, classes in meta["classes"].items()}
-        return cls(meta["version"], heads, meta["metrics"])
+        return cls(meta["version"], heads, meta["metrics"], meta["thresholds"])
 
 
 def read_seed(seed_dir: Traversable = SEED_DIR) -> dict[str, list[dict]]:
-    """The labelled seed set: conversations, assistant messages and user messages."""
-    names = ("conversations", "assistant_messages", "user_messages")
+    """The labelled seed set: conversations, assistant messages, user messages and the reply labels of the
+    conversations' replies (only the replies that push back or refer: every other one does neither)."""
+    names = ("conversations", "assistant_messages", "user_messages", "reply_labels")
     return {n: [json.loads(line) for line in (seed_dir / f"{n}.jsonl").read_text().splitlines() if line.strip()]
             for n in names}
 
 
-def seed_version(seed_dir: Traversable, encoder: str, seed: int, c: float) -> str:
-    """A version that changes whenever the seed data, encoder or training settings change."""
-    digest = hashlib.sha256(f"{encoder}|{seed}|{c}|heads-v{HEADS_FORMAT}".encode())
-    for path in sorted((p for p in seed_dir.iterdir() if p.name.endswith(".jsonl")), key=lambda p: p.name):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
+def _logistic(c: float, seed: int):
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=c, max_iter=3000, class_weight="balanced", random_state=seed)
+
+
+def fit_logistic(x: np.ndarray, y: list, *, c: float, seed: int) -> Head:
+    """One logistic head (classes balanced), uncalibrated."""
+    model = _logistic(c, seed).fit(x, np.asarray(y))
+    return Head(tuple(model.classes_.tolist()), model.coef_.astype(np.float32), model.intercept_.astype(np.float32))
 
 
 def _fit(x: np.ndarray, y: list, groups: np.ndarray, *, seed: int, c: float) -> tuple[Head, float]:
@@ -121,18 +172,14 @@ def _fit(x: np.ndarray, y: list, groups: np.ndarray, *, seed: int, c: float) -> 
     Rows of one group (an example with and without its context) stay in one fold, so the score is
     never measured on a copy of a training row.
     """
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
     from sklearn.metrics import f1_score
 
     y_arr = np.asarray(y)
-    model = LogisticRegression(C=c, max_iter=2000, class_weight="balanced", random_state=seed)
     groups_per_class = Counter(dict(zip(groups.tolist(), y_arr.tolist())).values())
     folds = StratifiedGroupKFold(n_splits=min(5, min(groups_per_class.values())), shuffle=True, random_state=seed)
-    cv_f1 = float(f1_score(y_arr, cross_val_predict(model, x, y_arr, groups=groups, cv=folds), average="macro"))
-    model.fit(x, y_arr)
-    classes = tuple(model.classes_.tolist())
-    return Head(classes, model.coef_.astype(np.float32), model.intercept_.astype(np.float32)), cv_f1
+    predicted = cross_val_predict(_logistic(c, seed), x, y_arr, groups=groups, cv=folds)
+    return fit_logistic(x, y, c=c, seed=seed), float(f1_score(y_arr, predicted, average="macro"))
 
 
 def pool(vectors: np.ndarray) -> np.ndarray:
@@ -153,6 +200,7 @@ class TrainingSet:
     conv_categories: list[list[str]]
     asst_x: np.ndarray          # assistant-message embeddings
     asst_context: np.ndarray    # the user message before each (zeros: none)
+    asst_features: np.ndarray   # phrase indicators of each (udfs.features)
     asst_pushback: list[bool]
     asst_reason: list[str | None]
     asst_referral: list[bool]
@@ -188,6 +236,7 @@ def seed_training_set(encode_fn: Callable[[list[str]], np.ndarray], seed_dir: Tr
         conv_categories=[list(c["categories"]) for c in convs],
         asst_x=encode_fn([a["text"] for a in assistant]),
         asst_context=encode_fn([a["user_before"] for a in assistant]),
+        asst_features=reply_features([a["text"] for a in assistant]),
         asst_pushback=[bool(a["pushback"]) for a in assistant],
         asst_reason=[a["pushback_reason"] for a in assistant],
         asst_referral=[bool(a["referral"]) for a in assistant],
@@ -197,7 +246,10 @@ def seed_training_set(encode_fn: Callable[[list[str]], np.ndarray], seed_dir: Tr
 
 
 def fit_heads(data: TrainingSet, *, version: str, seed: int, c: float) -> Heads:
-    """Fit every head on a training set.
+    """Fit every head on a training set (uncalibrated, thresholds 0.5: `affective train`'s heads).
+
+    Sentiment is two heads: `sentiment` the polarity (-1, 0, 1) and `sentiment_strength` whether a
+    polarised message is at the scale's end (+-2), trained on the polarised messages.
 
     Args:
         data: embeddings and labels (see `seed_training_set`).
@@ -210,26 +262,27 @@ def fit_heads(data: TrainingSet, *, version: str, seed: int, c: float) -> Heads:
         over their examples with and without context).
     """
     affective = np.array([u == "affective" for u in data.conv_use])
-    pushed = np.array(data.asst_pushback)
-    conv = (data.conv_x, data.conv_context)
-    asst = (data.asst_x, data.asst_context)
+    pushed = np.array(data.asst_pushback, dtype=bool)
+    scores = np.array(data.user_sentiment, dtype=int)
+    polarised = scores != 0
+    conv = (data.conv_x, data.conv_context, None)
+    asst = (data.asst_x, data.asst_context, data.asst_features)
     specs = {
         "use": (conv, data.conv_use),
-        **{f"category.{cat}": ((data.conv_x[affective], data.conv_context[affective]),
+        **{f"category.{cat}": ((data.conv_x[affective], data.conv_context[affective], None),
                                [cat in cats for cats, a in zip(data.conv_categories, affective) if a])
            for cat in CATEGORIES},
         "pushback": (asst, data.asst_pushback),
-        "pushback_reason": ((data.asst_x[pushed], data.asst_context[pushed]),
-                            [r for r, p in zip(data.asst_reason, pushed) if p]),
-        "referral": (data.asst_x, data.asst_referral),
-        "sentiment": (data.user_x, data.user_sentiment),
+        "pushback_reason": (tuple(a[pushed] for a in asst), [r for r, p in zip(data.asst_reason, pushed) if p]),
+        "referral": (asst, data.asst_referral),
+        "sentiment": ((data.user_x, None, None), np.sign(scores).tolist()),
+        "sentiment_strength": ((data.user_x[polarised], None, None), (np.abs(scores[polarised]) == 2).tolist()),
     }
     heads, metrics = {}, {}
-    for name, (x, y) in specs.items():
-        groups = np.arange(len(y))
+    for name, ((vectors, context, features), y) in specs.items():
+        x, groups = head_input(name, vectors, context, features), np.arange(len(y))
         if name in CONTEXT_HEADS:  # each example with its context and without
-            vectors, context = x
-            x = np.concatenate([with_context(vectors, context), with_context(vectors, no_context(len(y)))])
+            x = np.concatenate([x, head_input(name, vectors, None, features)])
             y, groups = [*y, *y], np.concatenate([groups, groups])
         heads[name], metrics[f"cv_macro_f1.{name}"] = _fit(x, y, groups, seed=seed, c=c)
     metrics.update({"train_conversations": len(data.conv_use), "train_assistant_messages": len(data.asst_pushback),

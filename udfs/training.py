@@ -15,8 +15,9 @@ import pandas as pd
 from pyspark.sql import types as T
 
 from udfs import encoder
-from udfs.classifier import ClassifierSettings, edge_turns, encode_messages
-from udfs.heads import Heads, TrainingSet, pool, with_context
+from udfs.classifier import ClassifierSettings, encode_messages, pooled_turns
+from udfs.features import N_FEATURES, reply_features
+from udfs.heads import Heads, TrainingSet, head_input, pool
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +28,8 @@ EMBEDDED_TYPE = T.StructType([
     T.StructField("context", VECTOR),  # the pooled assistant replies to the pooled user turns
     T.StructField("assistant", T.ArrayType(T.StructType([
         T.StructField("message_index", T.IntegerType()), T.StructField("embedding", VECTOR),
-        T.StructField("context", VECTOR)]))),  # the user message it replies to (zeros: none)
+        T.StructField("context", VECTOR),  # the user message it replies to (zeros: none)
+        T.StructField("features", VECTOR)]))),  # its phrase indicators (udfs.features)
     T.StructField("user", T.ArrayType(T.StructType([
         T.StructField("message_index", T.IntegerType()), T.StructField("embedding", VECTOR)]))),
 ])
@@ -45,13 +47,15 @@ def training_embedder(settings: ClassifierSettings) -> Callable[[Iterator[pd.Dat
                 raise RuntimeError(f"{len(failed)} labelled messages could not be embedded: {failed[0]}")
 
             def messages(positions, contexts=None) -> list[dict]:
+                features = reply_features([batch.texts[p] for p in positions]) if contexts is not None else None
                 return [{"message_index": int(batch.message_index[p]), "embedding": batch.vectors[p].tolist(),
-                         **({"context": contexts[i].tolist()} if contexts is not None else {})}
+                         **({"context": contexts[i].tolist(), "features": features[i].tolist()}
+                            if contexts is not None else {})}
                         for i, p in enumerate(positions)]
 
             out = []
             for row, cid in enumerate(pdf["conversation_id"]):
-                turns = edge_turns(batch.n_user[row], settings.category_user_messages // 2)
+                turns = pooled_turns(batch.n_user[row], settings)
                 out.append({"conversation_id": cid,
                             "pooled": pool(batch.vectors[[batch.user_at[row][t] for t in turns]]).tolist(),
                             "context": pool(batch.vectors[batch.replies(row, turns)]).tolist(),
@@ -74,7 +78,7 @@ def labelled_training_set(rows: list[dict], base: Heads) -> TrainingSet:
         The training set (conversations without assistant messages add no pushback examples).
     """
     conv_x, conv_context, uses, cats = [], [], [], []
-    asst_x, asst_context, pushed, reasons, referred = [], [], [], [], []
+    asst_x, asst_context, asst_features, pushed, reasons, referred = [], [], [], [], [], []
     user_x, sentiment = [], []
     for r in rows:
         conv_x.append(np.asarray(r["pooled"], dtype=np.float32))
@@ -90,14 +94,18 @@ def labelled_training_set(rows: list[dict], base: Heads) -> TrainingSet:
         if not len(vectors):
             continue
         contexts = np.asarray([m["context"] for m in r["assistant"]], dtype=np.float32)
-        push_top = int(base["pushback"].proba(with_context(vectors, contexts))[:, 1].argmax()) if r["pushback"] else -1
-        refer_top = int(base["referral"].proba(vectors)[:, 1].argmax()) if r["referral"] else -1
-        for i, (v, c) in enumerate(zip(vectors, contexts)):
+        features = np.asarray([m["features"] for m in r["assistant"]], dtype=np.float32)
+        push_top = (int(base["pushback"].proba(head_input("pushback", vectors, contexts, features))[:, 1].argmax())
+                    if r["pushback"] else -1)
+        refer_top = (int(base["referral"].proba(head_input("referral", vectors, None, features))[:, 1].argmax())
+                     if r["referral"] else -1)
+        for i, (v, c, f) in enumerate(zip(vectors, contexts, features)):
             ambiguous = (r["pushback"] and i != push_top) or (r["referral"] and i != refer_top)
             if ambiguous:
                 continue
             asst_x.append(v)
             asst_context.append(c)
+            asst_features.append(f)
             pushed.append(i == push_top)
             reasons.append(r["pushback_reason"] if i == push_top else None)
             referred.append(i == refer_top)
@@ -107,7 +115,8 @@ def labelled_training_set(rows: list[dict], base: Heads) -> TrainingSet:
 
     return TrainingSet(
         conv_x=matrix(conv_x), conv_context=matrix(conv_context), conv_use=uses, conv_categories=cats,
-        asst_x=matrix(asst_x), asst_context=matrix(asst_context), asst_pushback=pushed,
+        asst_x=matrix(asst_x), asst_context=matrix(asst_context),
+        asst_features=np.asarray(asst_features, dtype=np.float32).reshape(-1, N_FEATURES), asst_pushback=pushed,
         asst_reason=reasons, asst_referral=referred,
         user_x=matrix(user_x), user_sentiment=sentiment,
     )
@@ -118,7 +127,7 @@ def training_version(data: TrainingSet, base_version: str) -> str:
     import hashlib
 
     digest = hashlib.sha256(base_version.encode())
-    for array in (data.conv_x, data.conv_context, data.asst_x, data.asst_context, data.user_x):
+    for array in (data.conv_x, data.conv_context, data.asst_x, data.asst_context, data.asst_features, data.user_x):
         digest.update(np.ascontiguousarray(array).tobytes())
     digest.update(repr((data.conv_use, data.conv_categories, data.asst_pushback, data.asst_reason,
                         data.asst_referral, data.user_sentiment)).encode())

@@ -1,0 +1,98 @@
+"""The default model: shipped and versioned, built by `make model`'s code, and right where errors multiply."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from udfs.features import reply_features
+from udfs.heads import MODEL_DIR
+
+
+def test_the_shipped_model_is_the_one_its_metrics_describe(heads):
+    metrics = json.loads((MODEL_DIR / "metrics.json").read_text())
+    assert heads.version == metrics["version"]
+    assert heads.thresholds == metrics["thresholds"]
+    for name in ("pushback", "referral"):  # more replies, a higher bar: the same error rate per conversation
+        assert 0.5 <= heads.threshold(name, 1) <= heads.threshold(name, 15) <= heads.threshold(name, 100) < 1
+    # every head was fitted and calibrated on the fixed splits, and scored on test data it never saw
+    assert {"pushback.all", "referral.all", "sentiment.all", "use.all"} <= set(metrics["test"])
+    assert all(metrics["counts"][f"reply|{s}|test"] > 0 for s in ("seed", "rbr-gold", "jailbreakbench"))
+
+
+def test_phrase_indicators_are_features_not_decisions():
+    rows = reply_features(["I'm sorry, but I can't help with that.", "I'm so sorry you're going through this.",
+                           "I'd gently push back on that plan.", "Please call or text 988, or talk to a therapist.",
+                           "Tiny bee GPS, performed in the dark.", ""])
+    refusal, anywhere, disagreement, professional, crisis = rows.T
+    assert refusal.tolist() == anywhere.tolist() == [1, 0, 0, 0, 0, 0]  # an empathetic apology is no refusal
+    assert disagreement.tolist() == [0, 0, 1, 0, 0, 0]
+    assert professional.tolist() == [0, 0, 0, 1, 0, 0] and crisis.tolist() == [0, 0, 0, 1, 0, 0]
+
+
+def _long_supportive_conversations(n: int) -> list[list[dict]]:
+    """Synthetic affective conversations of 50-70 user messages in which no reply pushes back."""
+    from jobs.ingest import parse_conversation
+    from jobs.synth import AFFECTIVE, generate_row
+
+    mix = {c: 1.0 for c in AFFECTIVE}
+    conversations = []
+    for row in range(10 * n):
+        _, record, label = generate_row(row, n=10 * n, seed=5, mix=mix, long_share=1.0)
+        if not json.loads(label)["pushback"]:
+            conversations.append(parse_conversation(record, max_messages=2000, max_chars=400000)["messages"])
+        if len(conversations) == n:
+            return conversations
+    raise AssertionError("the generator made too few conversations without pushback")
+
+
+def test_long_supportive_conversations_are_rarely_flagged_for_pushback(heads):
+    """With 50+ replies, a per-reply error rate would flag most conversations; the conversation-level
+    threshold keeps the rate under 5 %."""
+    from udfs.classifier import ClassifierSettings, classify_batch
+
+    conversations = _long_supportive_conversations(40)
+    assert min(sum(m["role"] == "assistant" for m in c) for c in conversations) >= 15
+    labels = classify_batch(pd.DataFrame({"messages": conversations}), heads, ClassifierSettings())
+    assert labels["errors"].map(len).sum() == 0
+    assert labels["pushback"].mean() < 0.05
+
+
+def test_build_fits_calibrates_and_versions_a_small_model(tmp_path):
+    """The training command end to end on a few examples of every source: it writes a model that loads,
+    with calibrated heads, conversation-level thresholds and test scores, and the same data gives the
+    same version."""
+    from udfs.build import build
+    from udfs.heads import Heads
+    from udfs.sources import PUBLIC_SOURCES
+
+    settings = dict(cache=tmp_path / "cache.npz", seed=13, conversation_fpr=0.1, batch_size=32, max_length=64,
+                    sources=tuple(PUBLIC_SOURCES), limit=40)
+    model = build(tmp_path / "a", **settings)
+    loaded = Heads.load(tmp_path / "a")
+    assert loaded.version == model.version and set(loaded.heads) == set(model.heads)
+    assert loaded["pushback"].scale != 1.0 and loaded["sentiment"].classes == (-1, 0, 1)
+    metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert metrics["counts"]["message|goemotions|train"] == 40
+    assert 0 < metrics["test"]["pushback.all"]["tp"] + metrics["test"]["pushback.all"]["fn"]
+    assert "pushback.all.regex_baseline" in metrics["test"] and "sentiment.all.vader_baseline" in metrics["test"]
+    assert build(tmp_path / "b", **settings).version == model.version
+
+
+def test_unknown_training_source_is_named():
+    from udfs.sources import training_examples
+
+    with pytest.raises(ValueError, match="unknown training sources \\['reddit'\\]"):
+        training_examples(sources=("reddit",))
+
+
+def test_splits_keep_a_prompt_on_one_side():
+    from udfs.sources import jailbreakbench, datasets_dir
+
+    sides: dict[str, set[str]] = {}
+    for e in jailbreakbench(datasets_dir()):
+        sides.setdefault(e["context"], set()).add(e["split"])
+    assert all(len(s) == 1 for s in sides.values())
+    assert np.mean([s == {"train"} for s in sides.values()]) == pytest.approx(0.9, abs=0.05)

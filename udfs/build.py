@@ -1,0 +1,439 @@
+"""Build the default model: `make model` (python -m udfs.build --out udfs/model).
+
+Reads the seed set and the public human-labelled training sources (udfs/sources.py, fixed splits),
+embeds every text once with the product's encoder (cached on disk, so a rebuild only embeds what is
+new), and for each head:
+
+1. picks the regularisation on the validation split,
+2. fits on the training split (context heads on each example with and without its context),
+3. calibrates on the validation split (Platt scaling for two classes, a temperature for more),
+4. chooses decision thresholds on the validation split: pushback and referral at conversation level,
+   where a conversation of n replies is flagged when its most likely reply reaches the threshold for n.
+   That threshold has the best validation F1 among those whose per-reply false-positive rate f on the
+   validation replies without pushback (referral) keeps 1 - (1 - f)^n, the chance that a conversation
+   of n replies without any is flagged, at most `--conversation-fpr`; categories at their best F1,
+5. scores the test split, per source, beside the one-minute baselines (a refusal-phrase regex, the VADER
+   lexicon).
+
+Writes heads.npz, heads.json (calibration, thresholds, version) and metrics.json (counts, validation and
+test scores) to --out. Nothing is read from the test split to make any choice.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from udfs import encoder
+from udfs.features import refusal_baseline, reply_features
+from udfs.heads import (CATEGORIES, CONTEXT_HEADS, HEADS_FORMAT, Head, Heads, fit_logistic,
+                        head_input, pool)
+from udfs.sources import LICENCES, PUBLIC_SOURCES, training_examples
+
+logger = logging.getLogger(__name__)
+
+C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0)
+RANKS = (16, 32, 64, None)  # embedding directions a conversation-level head may read (None: all)
+CONVERSATION_HEADS = ("pushback", "referral")
+MAX_REPLIES = 32  # conversation-level thresholds per reply count up to this; longer ones use the last
+SCORED_REPLIES = (1, 15)  # rank and C of a conversation-level head: mean validation F1 at these counts
+SPLITS = ("train", "val", "test")
+
+
+def embed_all(texts: set[str], cache: Path, batch_size: int, max_length: int) -> dict[str, np.ndarray]:
+    """Every text's vector, from the cache where present; new vectors are added to the cache."""
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    stored: dict[str, np.ndarray] = {}
+    if cache.is_file():
+        with np.load(cache) as saved:
+            stored = dict(zip(saved["keys"].tolist(), saved["vectors"]))
+    key = {t: hashlib.sha1(t.encode("utf-8", "replace")).hexdigest() for t in texts}
+    missing = sorted({t for t in texts if key[t] not in stored}, key=len)
+    logger.info("embedding %d texts (%d cached)", len(missing), len(texts) - len(missing))
+    for start in range(0, len(missing), 4096):
+        chunk = missing[start:start + 4096]
+        vectors = encoder.encode(chunk, device=encoder.resolve_device("auto"), batch_size=batch_size,
+                                 max_length=max_length)
+        stored.update({key[t]: v for t, v in zip(chunk, vectors)})
+        np.savez(cache, keys=np.array(list(stored)), vectors=np.stack(list(stored.values())))
+        logger.info("embedded %d / %d", start + len(chunk), len(missing))
+    return {t: stored[key[t]] for t in texts}
+
+
+# --- Design matrices per kind of example ---------------------------------------------------------------
+
+def reply_table(examples: list[dict], vec: dict[str, np.ndarray]) -> dict[str, Any]:
+    rows = [e for e in examples if e["kind"] == "reply"]
+    return {"rows": rows, "x": np.stack([vec[e["text"]] for e in rows]),
+            "context": np.stack([vec[e["context"]] for e in rows]),
+            "features": reply_features([e["text"] for e in rows])}
+
+
+def conversation_table(examples: list[dict], vec: dict[str, np.ndarray]) -> dict[str, Any]:
+    rows = [e for e in examples if e["kind"] == "conversation"]
+    return {"rows": rows, "x": np.stack([pool(np.stack([vec[t] for t in e["user"]])) for e in rows]),
+            "context": np.stack([pool(np.stack([vec[t] for t in e["replies"]]) if e["replies"] else np.zeros((0, 384)))
+                                 for e in rows])}
+
+
+def message_table(examples: list[dict], vec: dict[str, np.ndarray]) -> dict[str, Any]:
+    rows = [e for e in examples if e["kind"] == "message"]
+    return {"rows": rows, "x": np.stack([vec[e["text"]] for e in rows])}
+
+
+def task_data(name: str, tables: dict[str, dict]) -> tuple[dict, np.ndarray, list]:
+    """(table, mask of usable rows, labels of those rows) for one head."""
+    if name in ("pushback", "referral"):
+        t = tables["reply"]
+        y = [e[name] for e in t["rows"]]
+    elif name == "pushback_reason":
+        t = tables["reply"]
+        y = [e["reason"] if e["pushback"] else None for e in t["rows"]]
+    elif name == "use":
+        t = tables["conversation"]
+        y = [e["use"] for e in t["rows"]]
+    elif name.startswith("category."):
+        t, cat = tables["conversation"], name.split(".", 1)[1]
+        y = [e["categories"].get(cat) if e["use"] == "affective" else None for e in t["rows"]]
+    elif name == "sentiment":
+        t = tables["message"]
+        y = [e["polarity"] for e in t["rows"]]
+    else:  # sentiment_strength
+        t = tables["message"]
+        y = [e["strength"] for e in t["rows"]]
+    mask = np.array([v is not None for v in y])
+    return t, mask, [v for v in y if v is not None]
+
+
+def inputs(name: str, t: dict, idx: np.ndarray, with_context: bool = True) -> np.ndarray:
+    context = t.get("context")
+    return head_input(name, t["x"][idx], context[idx] if (context is not None and with_context) else None,
+                      t["features"][idx] if "features" in t else None)
+
+
+# --- Fitting, calibration, thresholds ------------------------------------------------------------------
+
+def _split_index(t: dict, mask: np.ndarray, split: str) -> np.ndarray:
+    return np.array([i for i, e in enumerate(t["rows"]) if mask[i] and e["split"] == split], dtype=int)
+
+
+def _labels(t: dict, mask: np.ndarray, y_all: list, idx: np.ndarray) -> np.ndarray:
+    position = {i: k for k, i in enumerate(np.flatnonzero(mask))}
+    return np.array([y_all[position[i]] for i in idx])
+
+
+def fit_head(name: str, t: dict, mask: np.ndarray, y_all: list, seed: int, conversation_fpr: float) -> tuple[Head, dict]:
+    """Fit on train with the settings that score best on val, then calibrate on val.
+
+    Settings are C and, for the conversation-level heads (pushback, referral), the rank of the embedding
+    blocks: a low-rank head reads the top principal directions of the reply and context embeddings beside
+    the phrase indicators, which leaves it less room to learn the topic of a reply instead of its act. Those
+    heads are scored by validation F1 at their conversation-level threshold, the others by macro-F1.
+    """
+    train, val = _split_index(t, mask, "train"), _split_index(t, mask, "val")
+    y_train, y_val = _labels(t, mask, y_all, train), _labels(t, mask, y_all, val)
+    x_train = inputs(name, t, train)
+    if name in CONTEXT_HEADS:  # each example with its context and without
+        x_train = np.concatenate([x_train, inputs(name, t, train, with_context=False)])
+        y_train = np.concatenate([y_train, y_train])
+    x_val = inputs(name, t, val)
+    ranks = RANKS if name in CONVERSATION_HEADS else (None,)
+    scores = {}
+    for rank in ranks:
+        for c in C_GRID:
+            head = fit_low_rank(name, x_train, y_train, rank=rank, c=c, seed=seed)
+            scores[(rank, c)] = _val_score(name, head, x_val, y_val, conversation_fpr)
+    rank, c = max(scores, key=scores.get)
+    head = calibrate(fit_low_rank(name, x_train, y_train, rank=rank, c=c, seed=seed), x_val, y_val)
+    return head, {"rank": rank, "c": c, "val_score_by_rank_and_c": {f"{r}|{k}": v for (r, k), v in scores.items()},
+                  "train": int(len(train)), "val": int(len(val))}
+
+
+def _val_score(name: str, head: Head, x_val: np.ndarray, y_val: np.ndarray, conversation_fpr: float) -> float:
+    if name in CONVERSATION_HEADS:
+        p, truth = head.proba(x_val)[:, 1], y_val.astype(bool)
+        return float(np.mean([binary_scores(truth, p >= conversation_threshold(
+            p, truth, reply_budget(conversation_fpr, n)))["f1"] for n in SCORED_REPLIES]))
+    return macro_f1(y_val, np.array(head.classes)[head.proba(x_val).argmax(1)])
+
+
+def fit_low_rank(name: str, x: np.ndarray, y: np.ndarray, *, rank: int | None, c: float, seed: int) -> Head:
+    """A logistic head on the top `rank` principal directions of each 384-d block of its input (reply,
+    context) and the rest as is, folded back into one linear head over the full input; None: full rank."""
+    if rank is None:
+        return fit_logistic(x, y.tolist(), c=c, seed=seed)
+    dim = encoder.EMBEDDING_DIM
+    blocks = [(start, min(start + dim, x.shape[1])) for start in range(0, x.shape[1] - x.shape[1] % dim, dim)]
+    projections = []
+    for block, (a, b) in enumerate(blocks):
+        centre = x[:, a:b].mean(axis=0)
+        _, _, vt = np.linalg.svd(x[:, a:b] - centre, full_matrices=False)
+        projections.append((a, b, centre, vt[:rank if block == 0 else max(4, rank // 2)]))
+    rest = blocks[-1][1]
+    z = np.concatenate([(x[:, a:b] - centre) @ basis.T for a, b, centre, basis in projections] + [x[:, rest:]], axis=1)
+    small = fit_logistic(z, y.tolist(), c=c, seed=seed)
+    coef, intercept, at = [], small.intercept.astype(np.float64).copy(), 0
+    for a, b, centre, basis in projections:
+        beta = small.coef[:, at:at + len(basis)].astype(np.float64)
+        coef.append(beta @ basis)
+        intercept -= (beta @ basis) @ centre
+        at += len(basis)
+    coef.append(small.coef[:, at:])
+    return Head(small.classes, np.concatenate(coef, axis=1).astype(np.float32), intercept.astype(np.float32))
+
+
+def calibrate(head: Head, x: np.ndarray, y: np.ndarray) -> Head:
+    """Platt scaling (two classes) or a temperature (more), by log-loss on validation data."""
+    logits = head.logits(x)
+    classes = list(head.classes)
+    target = np.array([classes.index(v) for v in y])
+    if len(set(target)) < 2:  # nothing to calibrate against (a tiny build): leave the head as trained
+        logger.warning("no calibration: the validation split holds one class only")
+        return head
+    if len(classes) == 2:
+        from sklearn.linear_model import LogisticRegression
+
+        platt = LogisticRegression(C=1e4).fit(logits[:, :1], target)
+        return Head(head.classes, head.coef, head.intercept, float(platt.coef_[0, 0]), float(platt.intercept_[0]))
+    best_scale, best_loss = 1.0, np.inf
+    for scale in np.logspace(-1.5, 1, 60):
+        z = logits * scale
+        z = z - z.max(axis=1, keepdims=True)
+        loss = float(-np.mean(z[np.arange(len(z)), target] - np.log(np.exp(z).sum(axis=1))))
+        if loss < best_loss:
+            best_scale, best_loss = float(scale), loss
+    return Head(head.classes, head.coef, head.intercept, best_scale, 0.0)
+
+
+def reply_budget(conversation_fpr: float, replies: int) -> float:
+    """The per-reply false-positive rate f at which 1 - (1 - f)^replies equals conversation_fpr."""
+    return 1 - (1 - conversation_fpr) ** (1 / replies)
+
+
+def conversation_thresholds(p: np.ndarray, y: np.ndarray, conversation_fpr: float) -> list[float]:
+    """The threshold for conversations of 1 .. MAX_REPLIES replies (see the module docstring)."""
+    return [conversation_threshold(p, y, reply_budget(conversation_fpr, n)) for n in range(1, MAX_REPLIES + 1)]
+
+
+def best_f1_threshold(p: np.ndarray, y: np.ndarray) -> float:
+    """The threshold with the best F1 on validation (no false-positive constraint)."""
+    return conversation_threshold(p, y, reply_fpr=1.0)
+
+
+def conversation_threshold(p: np.ndarray, y: np.ndarray, reply_fpr: float) -> float:
+    """The threshold with the best F1 on validation replies among those whose false-positive rate on the
+    validation negatives is at most reply_fpr."""
+    best, best_f1 = 1.0, -1.0
+    for t in np.unique(np.concatenate([p, [0.5]])):
+        flagged = p >= t
+        if np.mean(flagged[~y]) > reply_fpr:
+            continue
+        tp = np.sum(flagged & y)
+        f1 = 2 * tp / max(1, np.sum(flagged) + np.sum(y))
+        if f1 > best_f1:
+            best, best_f1 = float(t), f1
+    return best
+
+
+# --- Scores ------------------------------------------------------------------------------------------
+
+def binary_scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    tp, fp = int(np.sum(truth & predicted)), int(np.sum(~truth & predicted))
+    fn, tn = int(np.sum(truth & ~predicted)), int(np.sum(~truth & ~predicted))
+    precision, recall = tp / max(1, tp + fp), tp / max(1, tp + fn)
+    return {"precision": precision, "recall": recall, "f1": 2 * precision * recall / max(1e-9, precision + recall),
+            "fpr": fp / max(1, fp + tn), "tp": tp, "fp": fp, "fn": fn, "tn": tn}
+
+
+def macro_f1(truth: np.ndarray, predicted: np.ndarray) -> float:
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(truth, predicted, average="macro"))
+
+
+def vader_polarity(texts: list[str]) -> np.ndarray:
+    """The VADER lexicon's usual reading: compound >= 0.05 positive, <= -0.05 negative, else neutral."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    analyzer = SentimentIntensityAnalyzer()
+    compound = np.array([analyzer.polarity_scores(t)["compound"] for t in texts])
+    return np.where(compound >= 0.05, 1, np.where(compound <= -0.05, -1, 0))
+
+
+def split_scores(heads: Heads, tables: dict[str, dict], split: str) -> dict[str, Any]:
+    """Per task and source, the model's scores on one split beside the baselines."""
+    out: dict[str, Any] = {}
+    for name in ("pushback", "referral"):
+        t, mask, y_all = task_data(name, tables)
+        idx = _split_index(t, mask, split)
+        truth = _labels(t, mask, y_all, idx).astype(bool)
+        predicted = heads[name].proba(inputs(name, t, idx))[:, 1] >= heads.threshold(name)
+        texts = [t["rows"][i]["text"] for i in idx]
+        sources = np.array([t["rows"][i]["source"] for i in idx])
+        for source in ["all", *sorted(set(sources))]:
+            keep = np.ones(len(idx), bool) if source == "all" else sources == source
+            out[f"{name}.{source}"] = binary_scores(truth[keep], predicted[keep])
+            if name == "pushback":
+                out[f"{name}.{source}.regex_baseline"] = binary_scores(truth[keep], refusal_baseline(texts)[keep])
+    for name in ("use", "pushback_reason", "sentiment", "sentiment_strength", *(f"category.{c}" for c in CATEGORIES)):
+        t, mask, y_all = task_data(name, tables)
+        idx = _split_index(t, mask, split)
+        if not len(idx):
+            continue
+        truth = _labels(t, mask, y_all, idx)
+        head = heads[name]
+        predicted = np.array(head.classes)[head.proba(inputs(name, t, idx)).argmax(1)]
+        if name.startswith("category."):
+            predicted = head.proba(inputs(name, t, idx))[:, 1] >= heads.threshold(name)
+        sources = np.array([t["rows"][i]["source"] for i in idx])
+        for source in ["all", *sorted(set(sources))]:
+            keep = np.ones(len(idx), bool) if source == "all" else sources == source
+            out[f"{name}.{source}"] = {"macro_f1": macro_f1(truth[keep], predicted[keep]),
+                                       "accuracy": float(np.mean(truth[keep] == predicted[keep])),
+                                       "n": int(keep.sum())}
+            if name == "sentiment":
+                texts = [t["rows"][i]["text"] for i, k in zip(idx, keep) if k]
+                out[f"{name}.{source}.vader_baseline"] = {"macro_f1": macro_f1(truth[keep], vader_polarity(texts))}
+    return out
+
+
+# --- The build ---------------------------------------------------------------------------------------
+
+def build(out: Path, *, cache: Path, seed: int, conversation_fpr: float, batch_size: int, max_length: int,
+          sources: tuple[str, ...], limit: int | None = None) -> Heads:
+    """Build, save and return the model (see the module docstring); `limit` keeps the first examples of
+    each kind, source and split (a small model for tests)."""
+    examples = training_examples(sources=sources)
+    if limit:
+        examples = first_per_group(examples, limit)
+    texts = set()
+    for e in examples:
+        texts.update([e["text"], e["context"]] if e["kind"] == "reply" else
+                     [*e["user"], *e["replies"]] if e["kind"] == "conversation" else [e["text"]])
+    texts.discard("")
+    vec = embed_all(texts, cache, batch_size, max_length)
+    vec[""] = np.zeros(encoder.EMBEDDING_DIM, np.float32)
+    tables = {"reply": reply_table(examples, vec), "conversation": conversation_table(examples, vec),
+              "message": message_table(examples, vec)}
+    heads, fits = {}, {}
+    for name in ("use", *(f"category.{c}" for c in CATEGORIES), "pushback", "pushback_reason", "referral",
+                 "sentiment", "sentiment_strength"):
+        t, mask, y_all = task_data(name, tables)
+        heads[name], fits[name] = fit_head(name, t, mask, y_all, seed, conversation_fpr)
+        logger.info("%s: %s", name, fits[name])
+    thresholds = {}
+    for name in ("pushback", "referral"):
+        t, mask, y_all = task_data(name, tables)
+        val = _split_index(t, mask, "val")
+        p = heads[name].proba(inputs(name, t, val))[:, 1]
+        thresholds[name] = conversation_thresholds(p, _labels(t, mask, y_all, val).astype(bool), conversation_fpr)
+    for cat in CATEGORIES:  # each category at its best F1 on validation (several can apply)
+        t, mask, y_all = task_data(f"category.{cat}", tables)
+        val = _split_index(t, mask, "val")
+        p = heads[f"category.{cat}"].proba(inputs(f"category.{cat}", t, val))[:, 1]
+        thresholds[f"category.{cat}"] = best_f1_threshold(p, _labels(t, mask, y_all, val).astype(bool))
+    thresholds["sentiment_strength"] = 0.5
+    model = Heads("pending", heads, {}, thresholds)
+    metrics = {"val": split_scores(model, tables, "val"), "test": split_scores(model, tables, "test"),
+               "fits": fits, "thresholds": thresholds, "conversation_fpr_target": conversation_fpr,
+               "counts": {"|".join(k): n for k, n in
+                          sorted(Counter((e["kind"], e["source"], e["split"]) for e in examples).items())},
+               "licences": {s: LICENCES[s] for s in ("seed", *sources)}, "seed": seed,
+               "encoder": encoder.ENCODER_NAME, "max_length": max_length, "format": HEADS_FORMAT}
+    version = _version(model)
+    model = Heads(version, heads, {f"val.{k}": v["f1"] if "f1" in v else v["macro_f1"]
+                                   for k, v in metrics["val"].items() if "baseline" not in k}, thresholds)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out)
+    (out / "metrics.json").write_text(json.dumps({"version": version, **metrics}, indent=1, sort_keys=True))
+    (out / "SCORES.md").write_text(scores_markdown(version, metrics))
+    return model
+
+
+def scores_markdown(version: str, metrics: dict[str, Any]) -> str:
+    """The validation and test scores per task and source as Markdown tables (the model card links them)."""
+    lines = [f"# Scores of model {version}", "",
+             "Written by `make model` (udfs/build.py) from `metrics.json`; test splits were never used for a choice.",
+             "Binary tasks: F1 (precision / recall) at the decision threshold; others: macro-F1 (accuracy).",
+             "Pushback and referral are scored per reply against the conversation-level threshold.", ""]
+    for split in ("val", "test"):
+        lines += [f"## {split}", "", "| task | source | n | model | baseline |", "|---|---|---|---|---|"]
+        scores = metrics[split]
+        for key in sorted(k for k in scores if "baseline" not in k):
+            task, source = key.rsplit(".", 1)
+            lines.append(f"| {task} | {source} | {_n(scores[key])} | {_score(scores[key])} | "
+                         f"{_score(scores.get(f'{key}.regex_baseline') or scores.get(f'{key}.vader_baseline'))} |")
+        lines.append("")
+    lines += ["Baselines: pushback, a refusal or disagreement phrase anywhere in the reply (udfs/features.py);",
+              "sentiment, the VADER lexicon (compound >= 0.05 positive, <= -0.05 negative).", ""]
+    return "\n".join(lines)
+
+
+def _n(score: dict) -> str:
+    return str(score["n"]) if "n" in score else str(score["tp"] + score["fp"] + score["fn"] + score["tn"])
+
+
+def _score(score: dict | None) -> str:
+    if score is None:
+        return ""
+    if "f1" in score and score["tp"] + score["fn"] == 0:  # negatives only: how many were flagged
+        return f"false-positive rate {score['fpr']:.3f}"
+    if "f1" in score:
+        return f"{score['f1']:.3f} ({score['precision']:.3f} / {score['recall']:.3f})"
+    return f"{score['macro_f1']:.3f}" + (f" ({score['accuracy']:.3f})" if "accuracy" in score else "")
+
+
+def first_per_group(examples: list[dict], limit: int) -> list[dict]:
+    """The first `limit` examples of each kind, source and split."""
+    seen: Counter = Counter()
+    kept = []
+    for e in examples:
+        seen[(e["kind"], e["source"], e["split"])] += 1
+        if seen[(e["kind"], e["source"], e["split"])] <= limit:
+            kept.append(e)
+    return kept
+
+
+def _version(model: Heads) -> str:
+    """A hash of every array, calibration and threshold: the same build gives the same version."""
+    digest = hashlib.sha256(f"{encoder.ENCODER_NAME}|format{HEADS_FORMAT}|{sorted(model.thresholds.items())}".encode())
+    for name in sorted(model.heads):
+        h = model.heads[name]
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(h.coef).tobytes())
+        digest.update(np.ascontiguousarray(h.intercept).tobytes())
+        digest.update(repr((h.classes, round(h.scale, 6), round(h.shift, 6))).encode())
+    return digest.hexdigest()[:12]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m udfs.build", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="folder for heads.npz, heads.json and metrics.json")
+    parser.add_argument("--cache", default=str(Path.home() / ".cache" / "affective" / "embeddings.npz"),
+                        help="embedding cache (an .npz file)")
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--conversation-fpr", type=float, default=0.02,
+                        help="largest share of conversations without pushback (referral) that may be flagged, at "
+                             "any length, estimated from validation replies")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--sources", default=",".join(PUBLIC_SOURCES), help="public training sources, comma-separated")
+    parser.add_argument("--limit", type=int, help="first N examples per kind, source and split (quick checks)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    model = build(Path(args.out), cache=Path(args.cache), seed=args.seed, conversation_fpr=args.conversation_fpr,
+                  batch_size=args.batch_size, max_length=args.max_length,
+                  sources=tuple(s for s in args.sources.split(",") if s), limit=args.limit)
+    print(f"model {model.version} written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
