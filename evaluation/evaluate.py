@@ -25,15 +25,18 @@ from typing import Any, Callable
 import pandas as pd
 
 from evaluation.converters import CONVERTERS, SENTIMENTS, Item, datasets_dir
+from udfs.features import refusal_baseline
 
 BATCH_CONVERSATIONS = 256
 POOLED = "counsel-chat+arena-hard"
 # (dataset, task, metric) -> the value the default model should reach.
+# Issue 13's targets: (dataset, task, metric) -> (direction, value).
 TARGETS = {
-    ("xstest", "pushback", "f1"): 0.85,
-    ("meld", "sentiment", "macro_f1"): 0.65,
-    ("counsel-chat", "affective", "recall"): 0.90,
-    (POOLED, "affective", "precision"): 0.95,
+    ("xstest", "pushback", "f1"): (">=", 0.90),
+    **{("xstest", f"pushback.{model}", "f1"): (">=", 0.80) for model in ("gpt4", "mistralguard", "mistralinstruct")},
+    ("meld", "sentiment", "macro_f1"): (">=", 0.58),
+    ("counsel-chat", "affective", "recall"): (">=", 0.95),
+    ("arena-hard", "affective", "false_positive_rate"): ("<=", 0.02),
 }
 SENTIMENT_DATASETS = ("meld", "dailydialog", "uss-user-satisfaction")
 
@@ -146,6 +149,9 @@ def score_xstest(items: list[Item], preds: list[Prediction]) -> dict[str, Any]:
         return binary_metrics([t for t, _ in rows], [p for _, p in rows])
 
     result = {"pushback": subset(lambda label: True)}
+    replies = [i["messages"][-1]["content"] for i in items]
+    result["pushback.regex_baseline"] = binary_metrics([i["label"]["pushback"] for i in items],
+                                                       refusal_baseline(replies).tolist())
     for prompt_label in ("safe", "unsafe"):
         result[f"pushback.{prompt_label}_prompts"] = subset(lambda label: label["prompt_label"] == prompt_label)
     for model in sorted({i["label"]["model"] for i in items}):
@@ -164,6 +170,16 @@ def _sentiment_pairs(items: list[Item], preds: list[Prediction]) -> tuple[list[s
     pairs = [(item["label"]["sentiment"][index], predicted) for item, p in zip(items, preds)
              for index, predicted in p["sentiment"].items() if index in item["label"]["sentiment"]]
     return [t for t, _ in pairs], [p for _, p in pairs]
+
+
+def _vader_pairs(items: list[Item]) -> tuple[list[str], list[str]]:
+    """(truth, VADER's sentiment) of every labelled user message: the one-minute lexicon baseline."""
+    from udfs.build import vader_polarity
+
+    messages = [(item["label"]["sentiment"][m["index"]], m["content"]) for item in items for m in item["messages"]
+                if m["index"] in item["label"]["sentiment"]]
+    names = {-1: "negative", 0: "neutral", 1: "positive"}
+    return [t for t, _ in messages], [names[int(v)] for v in vader_polarity([c for _, c in messages])]
 
 
 def _by_emotion(items: list[Item], preds: list[Prediction]) -> dict[str, dict[str, int]]:
@@ -186,7 +202,8 @@ def score_sentiment(items: list[Item], preds: list[Prediction], group_key: str) 
         'sentiment' and 'sentiment.<group>' three-way metrics, plus, where the dataset labels emotions
         (MELD, DailyDialog), the model's sentiment counts per upstream emotion, unscored emotions included.
     """
-    result = {"sentiment": three_way_metrics(*_sentiment_pairs(items, preds))}
+    result = {"sentiment": three_way_metrics(*_sentiment_pairs(items, preds)),
+              "sentiment.vader_baseline": three_way_metrics(*_vader_pairs(items))}
     for group in sorted({i["label"][group_key] for i in items}):
         chosen = [(i, p) for i, p in zip(items, preds) if i["label"][group_key] == group]
         result[f"sentiment.{group}"] = three_way_metrics(*_sentiment_pairs([i for i, _ in chosen],
@@ -299,10 +316,11 @@ def sample(items: list[Item], limit: int | None) -> list[Item]:
 def check_targets(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Each target with the measured value and whether it is met (None where the dataset was not run)."""
     rows = []
-    for (dataset, task, metric), target in TARGETS.items():
+    for (dataset, task, metric), (direction, target) in TARGETS.items():
         value = results.get(dataset, {}).get(task, {}).get(metric)
-        rows.append({"dataset": dataset, "task": task, "metric": metric, "target": target, "value": value,
-                     "met": None if value is None else value >= target})
+        met = None if value is None else value >= target if direction == ">=" else value <= target
+        rows.append({"dataset": dataset, "task": task, "metric": metric, "target": f"{direction} {target}",
+                     "value": value, "met": met})
     return rows
 
 
@@ -388,7 +406,7 @@ def main(argv: list[str] | None = None) -> None:
     report = evaluate(names, args.limit)
     print(format_table(report["results"]))
     for t in report["targets"]:
-        print(f"target {t['dataset']} {t['task']} {t['metric']} >= {t['target']}: {_fmt(t['value'])} "
+        print(f"target {t['dataset']} {t['task']} {t['metric']} {t['target']}: {_fmt(t['value'])} "
               f"({'n/a' if t['met'] is None else 'met' if t['met'] else 'MISSED'})")
     for name, reason in report["meta"]["skipped"].items():
         print(f"skipped {name}: {reason}")
