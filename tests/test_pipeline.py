@@ -69,6 +69,23 @@ def _labels(root: Path) -> list[dict]:
             for line in p.read_text().splitlines() if line.strip()]
 
 
+# The raw classifier's released figures that are within max(0.01, 15 % of the truth) of the generator's
+# labels, here and on `make run`'s 3,000 conversations (EVALUATION.md). The other shares (affective and its
+# categories) and the referral rates are not yet: EVALUATION.md says by how much and why.
+FIGURES_WITHIN_TOLERANCE = ("pushback.all", "pushback.affective", "share.task", "share.content_creation",
+                            "share.romantic_roleplay")
+
+
+def test_headline_figures_match_the_generators_truth(run):
+    from evaluation.synthetic_figures import compare, read_labels, released_figures, true_figures
+
+    root, _ = run
+    rows = {r["figure"]: r for r in compare(released_figures(root / "out" / "tables"),
+                                            true_figures(read_labels(root / "data" / "labels")))}
+    for figure in FIGURES_WITHIN_TOLERANCE:
+        assert rows[figure]["within"], rows[figure]
+
+
 def test_counts_add_up_and_each_malformed_kind_is_quarantined(spark, run):
     root, _ = run
     quarantine = _table(spark, root, "conversations_quarantine").collect()
