@@ -37,6 +37,11 @@ logger = logging.getLogger(__name__)
 CLUSTER_KEYS = ["scope", "level", "cluster"]
 # Scrubbed text carries typed placeholders such as [EMAIL]; they are removed before any term is counted.
 PLACEHOLDER = r"\[[A-Z_]+\]"
+# Chat fillers that Spark's English stop words keep and that every cluster shares: never a cluster's name.
+CHAT_STOP_WORDS = ("yes", "yeah", "yep", "nope", "okay", "like", "thank", "thanks", "please", "really", "lol",
+                   "hey", "hello", "sure", "maybe", "well", "also", "even", "still", "much", "get", "got", "know",
+                   "think", "want", "would", "could", "one", "thing", "things", "something", "anything",
+                   "i'm", "i've", "i'd", "i'll", "don't", "can't", "it's", "that's", "didn't", "doesn't")
 SAMPLE_BUCKETS = 1_000_000  # resolution of the hash sample that fits k-means
 SHARE_BUCKETS = [(0.0, "0"), (0.25, "(0, 0.25]"), (0.5, "(0.25, 0.5]"), (0.75, "(0.5, 0.75]"),
                  (0.999999, "(0.75, 1)"), (1.0, "1")]
@@ -141,14 +146,16 @@ def _share_map(counts: DataFrame, base: DataFrame, name: str, denominator: str =
 
 
 def user_terms(conversations: DataFrame) -> DataFrame:
-    """(conversation_id, term): words and two-word phrases of the scrubbed user messages, placeholders removed."""
+    """(conversation_id, term): words and two-word phrases of the scrubbed user messages, placeholders, stop
+    words and chat fillers (CHAT_STOP_WORDS: "yes", "like", "thank", ...) removed."""
     from pyspark.ml.feature import NGram, StopWordsRemover
 
     text = F.lower(F.regexp_replace(F.array_join(F.transform(
         F.filter("messages", lambda m: m["role"] == "user"), lambda m: m["content"]), " "), PLACEHOLDER, " "))
     words = conversations.select("conversation_id", F.split(text, r"[^\p{L}']+").alias("raw"))
     words = words.withColumn("raw", F.filter("raw", lambda w: F.length(F.regexp_replace(w, "'", "")) >= 3))
-    words = StopWordsRemover(inputCol="raw", outputCol="words").transform(words)
+    stop_words = [*StopWordsRemover.loadDefaultStopWords("english"), *CHAT_STOP_WORDS]
+    words = StopWordsRemover(inputCol="raw", outputCol="words", stopWords=stop_words).transform(words)
     phrases = NGram(n=2, inputCol="words", outputCol="phrases").transform(words)
     return phrases.select("conversation_id", F.explode(F.concat("words", "phrases")).alias("term"))
 

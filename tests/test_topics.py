@@ -173,7 +173,8 @@ def test_hierarchy_lists_released_fine_clusters_under_their_parent(spark):
 
 def test_user_terms_drop_placeholders_stopwords_and_short_words(spark):
     conversations = spark.createDataFrame([("c", [(0, "user", "Email me at [EMAIL], I am so sad"),
-                                                  (1, "assistant", "assistant words"), (2, "user", "Sad dog")])],
+                                                  (1, "assistant", "assistant words"), (2, "user", "Sad dog"),
+                                                  (3, "user", "yes, thank you, I really like it lol")])],
                                           CONVERSATIONS)
     terms = sorted(r["term"] for r in user_terms(conversations).collect())
     assert terms == ["dog", "email", "email sad", "sad", "sad", "sad dog", "sad sad"]
