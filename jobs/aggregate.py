@@ -32,7 +32,6 @@ from pyspark.sql import Column, DataFrame, SparkSession
 
 from jobs.cli import stage_main
 from jobs.ppi import LabelledSample, Term, with_correction
-from udfs.heads import CATEGORIES, USES
 
 # Poisson(1) cumulative probabilities: a uniform draw above k of them is a weight of k.
 POISSON1_CDF = [sum(math.exp(-1) / math.factorial(j) for j in range(k + 1)) for k in range(12)]
@@ -86,12 +85,16 @@ def prevalence(labels: DataFrame, *, z: float, sample: LabelledSample | None = N
 
 def segment_members(c: Column) -> dict[str, Column]:
     """Segment -> whether the conversation in struct `c` belongs to it, as `segments` assigns them."""
+    from udfs.heads import CATEGORIES  # here: topics reuses this module and must not load the model layer
+
     return {"all": F.lit(True), "affective": c["use"] == "affective",
             **{category: F.array_contains(c["categories"], category) for category in CATEGORIES}}
 
 
 def prevalence_terms(c: Column) -> list[Term]:
     """Shares of all conversations (a mean) and of affective conversations (a ratio) as PPI terms."""
+    from udfs.heads import CATEGORIES, USES  # here: topics reuses this module and must not load the model layer
+
     populations = (("all conversations", F.lit(True)), ("affective conversations", c["use"] == "affective"))
     by_use = [((use, "all conversations"), c["use"] == use, F.lit(True)) for use in USES]
     by_category = [((category, population), F.array_contains(c["categories"], category) & within, within)
