@@ -6,7 +6,7 @@ from setuptools import setup
 requirements = [
     line.split("#")[0].strip()
     for line in Path(__file__).with_name("requirements.txt").read_text().splitlines()
-    if line.split("#")[0].strip() and not line.startswith(("pytest", "nb", "ipykernel", "hypothesis", "vaderSentiment"))
+    if line.split("#")[0].strip() and not line.startswith(("pytest", "nb", "ipykernel", "hypothesis"))
 ]
 # Spark and Delta come with the cluster (a Databricks runtime, a Spark distribution): installing the
 # wheel there must not replace them, so they are an extra (`pip install affective[spark]` elsewhere).

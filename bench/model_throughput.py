@@ -94,10 +94,11 @@ def embeddings(texts: list[str], model, tokenizer, max_length: int, batch_size: 
 
 def _alone(task: str, vectors: np.ndarray, texts: list[str]) -> np.ndarray:
     """The head's input for messages read without context."""
-    from udfs.features import reply_features
+    from udfs.features import message_features, reply_features
     from udfs.heads import head_input
 
-    return head_input(task, vectors, None, reply_features(texts))
+    features = message_features(texts) if task.startswith("sentiment") else reply_features(texts)
+    return head_input(task, vectors, None, features)
 
 
 def variants(texts: list[str], model, tokenizer, heads, max_length: int, batch_size: int) -> dict:

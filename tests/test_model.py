@@ -32,6 +32,15 @@ def test_phrase_indicators_are_features_not_decisions():
     assert professional.tolist() == [0, 0, 0, 1, 0, 0] and crisis.tolist() == [0, 0, 0, 1, 0, 0]
 
 
+def test_lexicon_scores_of_a_message_are_features_of_the_sentiment_heads(heads):
+    from udfs.features import LEXICON_NAMES, message_features
+
+    compound, positive, negative, neutral = message_features(["I love this, thank you!", "I hate this.", ""]).T
+    assert compound[0] > 0.5 and compound[1] < -0.5 and positive[0] > negative[0] and negative[1] > positive[1]
+    assert (compound[2], positive[2], negative[2], neutral[2]) == (0, 0, 0, 0)
+    assert heads["sentiment"].coef.shape[1] == heads["sentiment_strength"].coef.shape[1] == 384 + len(LEXICON_NAMES)
+
+
 def _long_supportive_conversations(n: int) -> list[list[dict]]:
     """Synthetic affective conversations of 50-70 user messages in which no reply pushes back."""
     from jobs.ingest import parse_conversation

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from udfs.features import N_FEATURES
+from udfs.features import LEXICON_NAMES, N_FEATURES
 from udfs.heads import head_input
 from udfs.training import labelled_training_set, training_version
 
@@ -16,8 +16,8 @@ def _row(rng, *, pushback, referral, n_assistant=3, reason=None):
     return {
         "pooled": _vectors(rng, 1)[0].tolist(), "context": _vectors(rng, 1)[0].tolist(), "use": "affective" if pushback else "task",
         "categories": ["counseling"] if pushback else [],
-        "user": [{"message_index": 0, "embedding": _vectors(rng, 1)[0].tolist()},
-                 {"message_index": 2, "embedding": _vectors(rng, 1)[0].tolist()}],
+        "user": [{"message_index": 0, "embedding": _vectors(rng, 1)[0].tolist(), "features": [0.5, 0.3, 0.0, 0.7]},
+                 {"message_index": 2, "embedding": _vectors(rng, 1)[0].tolist(), "features": [-0.5, 0.0, 0.4, 0.6]}],
         "assistant": [{"message_index": 2 * i + 1, "embedding": v.tolist(), "context": c.tolist(),
                        "features": rng.integers(0, 2, N_FEATURES).astype(float).tolist()}
                       for i, (v, c) in enumerate(zip(_vectors(rng, n_assistant), _vectors(rng, n_assistant)))],
@@ -47,6 +47,7 @@ def test_positive_instance_is_the_message_the_base_heads_score_highest(heads):
     assert data.conv_use == ["affective", "task"] and data.conv_categories == [["counseling"], []]
     # only user messages that carry a label are used; index 9 does not exist
     assert data.user_sentiment == [-2, 1, -2, 1]
+    np.testing.assert_allclose(data.user_features[:2], [[0.5, 0.3, 0.0, 0.7], [-0.5, 0.0, 0.4, 0.6]])
     assert data.balance()["pushback.True"] == 1 and data.balance()["category.counseling"] == 1
 
 
@@ -89,12 +90,14 @@ def test_a_context_head_learns_what_only_the_context_explains():
         asst_pushback=pushed,
         asst_reason=["safety" if p and i % 2 else "policy" if p else None for i, p in enumerate(pushed)],
         asst_referral=[i % 3 == 0 for i in range(n)],
-        user_x=_vectors(rng, 50), user_sentiment=[-2, -1, 0, 1, 2] * 10)
+        user_x=_vectors(rng, 50), user_features=np.zeros((50, len(LEXICON_NAMES)), np.float32),
+        user_sentiment=[-2, -1, 0, 1, 2] * 10)
     heads = fit_heads(data, version="t", seed=0, c=1.0)
     assert heads["pushback"].coef.shape == (1, 768 + N_FEATURES) and heads["use"].coef.shape[1] == 768
     assert heads["referral"].coef.shape == (1, 384 + N_FEATURES)
     # sentiment: polarity over -1, 0, 1 and the strength of the polarised messages (+-2 against +-1)
     assert heads["sentiment"].classes == (-1, 0, 1) and heads["sentiment_strength"].classes == (False, True)
+    assert heads["sentiment"].coef.shape == (3, 384 + len(LEXICON_NAMES))
     unseen = heads["pushback"].proba(head_input("pushback", _vectors(rng, n), _requests(rng, n),
                                                 np.zeros((n, N_FEATURES), np.float32)))[:, 1]
     assert np.mean((unseen >= 0.5) == np.array(pushed)) > 0.9
@@ -113,5 +116,5 @@ def test_heads_of_an_older_format_are_refused_with_a_clear_error(heads, tmp_path
     meta = json.loads((tmp_path / "heads.json").read_text())
     del meta["format"]  # as written by the version that read each message alone
     (tmp_path / "heads.json").write_text(json.dumps(meta))
-    with pytest.raises(ValueError, match="heads of format 1, this version reads format 3.*affective train"):
+    with pytest.raises(ValueError, match="heads of format 1, this version reads format 4.*affective train"):
         Heads.load(tmp_path)

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from udfs import encoder
-from udfs.features import refusal_baseline, reply_features
+from udfs.features import message_features, refusal_baseline, reply_features
 from udfs.heads import (CATEGORIES, CONTEXT_HEADS, HEADS_FORMAT, Head, Heads, fit_logistic,
                         head_input, pool)
 from udfs.sources import LICENCES, PUBLIC_SOURCES, training_examples
@@ -85,7 +85,8 @@ def conversation_table(examples: list[dict], vec: dict[str, np.ndarray]) -> dict
 
 def message_table(examples: list[dict], vec: dict[str, np.ndarray]) -> dict[str, Any]:
     rows = [e for e in examples if e["kind"] == "message"]
-    return {"rows": rows, "x": np.stack([vec[e["text"]] for e in rows])}
+    return {"rows": rows, "x": np.stack([vec[e["text"]] for e in rows]),
+            "features": message_features([e["text"] for e in rows])}
 
 
 def task_data(name: str, tables: dict[str, dict]) -> tuple[dict, np.ndarray, list]:

@@ -16,7 +16,7 @@ import pandas as pd
 from pyspark.sql import types as T
 
 from udfs import encoder
-from udfs.features import reply_features
+from udfs.features import message_features, reply_features
 from udfs.heads import CATEGORIES, SENTIMENT_CLASSES, Heads, head_input, no_context, pool, sentiment_class, with_context
 
 SENTIMENT_TYPE = T.StructType([
@@ -228,11 +228,13 @@ def _task_scores(task: str, heads: Heads, scorers: dict, vectors: np.ndarray, te
 def _sentiment_classes(heads: Heads, scorers: dict, vectors: np.ndarray, texts: list[str]) -> TaskScores:
     """The 5-point class of each user message: a configured backend's label, else the polarity head's
     label doubled where the strength head says strong (one-hot over SENTIMENT_CLASSES)."""
-    polarity = _task_scores("sentiment", heads, scorers, vectors, texts)
     if "sentiment" in scorers:
-        return polarity
-    strong = heads["sentiment_strength"].proba(vectors)[:, 1] >= heads.threshold("sentiment_strength") \
-        if len(vectors) else np.zeros(0, bool)
+        return _task_scores("sentiment", heads, scorers, vectors, texts)
+    lexicon = message_features(texts)
+    polarity = _task_scores("sentiment", heads, scorers, vectors, texts, features=lexicon)
+    strength = heads["sentiment_strength"].proba(head_input("sentiment_strength", vectors, None, lexicon)) \
+        if len(vectors) else np.zeros((0, 2))
+    strong = strength[:, 1] >= heads.threshold("sentiment_strength")
     classes = sentiment_class(np.array(polarity.classes)[polarity.best], strong)
     return TaskScores(SENTIMENT_CLASSES, np.eye(len(SENTIMENT_CLASSES))[classes + 2], polarity.errors)
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from udfs.encoder import EMBEDDING_DIM
-from udfs.features import reply_features
+from udfs.features import message_features, reply_features
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -38,9 +38,11 @@ CATEGORIES = ("interpersonal_advice", "coaching", "counseling", "companionship",
 PUSHBACK_REASONS = ("safety", "policy", "professional", "capability", "disagreement")
 SENTIMENT_CLASSES = (-2, -1, 0, 1, 2)
 CONTEXT_HEADS = ("use", *(f"category.{c}" for c in CATEGORIES), "pushback", "pushback_reason")
-FEATURE_HEADS = ("pushback", "pushback_reason", "referral")
+# Heads that also read features of their message: a reply's phrase indicators (the first three), a user
+# message's lexicon scores (sentiment); udfs/features.py.
+FEATURE_HEADS = ("pushback", "pushback_reason", "referral", "sentiment", "sentiment_strength")
 # Bumped when what a head reads changes: heads saved in another format would read the wrong features.
-HEADS_FORMAT = 3
+HEADS_FORMAT = 4
 MODEL_DIR = resources.files("udfs") / "model"
 
 
@@ -55,8 +57,8 @@ def no_context(n: int) -> np.ndarray:
 
 def head_input(name: str, vectors: np.ndarray, context: np.ndarray | None = None,
                features: np.ndarray | None = None) -> np.ndarray:
-    """What head `name` reads: the vectors, then their context (CONTEXT_HEADS) and the replies' phrase
-    indicators (FEATURE_HEADS); a missing context is zeros."""
+    """What head `name` reads: the vectors, then their context (CONTEXT_HEADS) and their messages'
+    features (FEATURE_HEADS); a missing context is zeros."""
     parts = [vectors]
     if name in CONTEXT_HEADS:
         parts.append(no_context(len(vectors)) if context is None else context)
@@ -137,7 +139,7 @@ class Heads:
         meta = json.loads((directory / "heads.json").read_text())
         if meta.get("format") != HEADS_FORMAT:
             raise ValueError(f"{directory}: heads of format {meta.get('format', 1)}, this version reads format "
-                             f"{HEADS_FORMAT} (phrase indicators, calibration); retrain them with `affective train`")
+                             f"{HEADS_FORMAT} (phrase and lexicon features, calibration); retrain them with `affective train`")
         with (directory / "heads.npz").open("rb") as handle:
             arrays = dict(np.load(handle))
         heads = {name: Head(tuple(classes), arrays[f"{name}.coef"], arrays[f"{name}.intercept"],
@@ -205,6 +207,7 @@ class TrainingSet:
     asst_reason: list[str | None]
     asst_referral: list[bool]
     user_x: np.ndarray          # user-message embeddings
+    user_features: np.ndarray   # lexicon scores of each (udfs.features.message_features)
     user_sentiment: list[int]
 
     def __add__(self, other: "TrainingSet") -> "TrainingSet":
@@ -241,6 +244,7 @@ def seed_training_set(encode_fn: Callable[[list[str]], np.ndarray], seed_dir: Tr
         asst_reason=[a["pushback_reason"] for a in assistant],
         asst_referral=[bool(a["referral"]) for a in assistant],
         user_x=encode_fn([u["text"] for u in user]),
+        user_features=message_features([u["text"] for u in user]),
         user_sentiment=[int(u["sentiment"]) for u in user],
     )
 
@@ -275,8 +279,9 @@ def fit_heads(data: TrainingSet, *, version: str, seed: int, c: float) -> Heads:
         "pushback": (asst, data.asst_pushback),
         "pushback_reason": (tuple(a[pushed] for a in asst), [r for r, p in zip(data.asst_reason, pushed) if p]),
         "referral": (asst, data.asst_referral),
-        "sentiment": ((data.user_x, None, None), np.sign(scores).tolist()),
-        "sentiment_strength": ((data.user_x[polarised], None, None), (np.abs(scores[polarised]) == 2).tolist()),
+        "sentiment": ((data.user_x, None, data.user_features), np.sign(scores).tolist()),
+        "sentiment_strength": ((data.user_x[polarised], None, data.user_features[polarised]),
+                               (np.abs(scores[polarised]) == 2).tolist()),
     }
     heads, metrics = {}, {}
     for name, ((vectors, context, features), y) in specs.items():

@@ -16,7 +16,7 @@ from pyspark.sql import types as T
 
 from udfs import encoder
 from udfs.classifier import ClassifierSettings, encode_messages, pooled_turns
-from udfs.features import N_FEATURES, reply_features
+from udfs.features import LEXICON_NAMES, N_FEATURES, message_features, reply_features
 from udfs.heads import Heads, TrainingSet, head_input, pool
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,8 @@ EMBEDDED_TYPE = T.StructType([
         T.StructField("context", VECTOR),  # the user message it replies to (zeros: none)
         T.StructField("features", VECTOR)]))),  # its phrase indicators (udfs.features)
     T.StructField("user", T.ArrayType(T.StructType([
-        T.StructField("message_index", T.IntegerType()), T.StructField("embedding", VECTOR)]))),
+        T.StructField("message_index", T.IntegerType()), T.StructField("embedding", VECTOR),
+        T.StructField("features", VECTOR)]))),  # its lexicon scores (udfs.features)
 ])
 
 
@@ -47,10 +48,11 @@ def training_embedder(settings: ClassifierSettings) -> Callable[[Iterator[pd.Dat
                 raise RuntimeError(f"{len(failed)} labelled messages could not be embedded: {failed[0]}")
 
             def messages(positions, contexts=None) -> list[dict]:
-                features = reply_features([batch.texts[p] for p in positions]) if contexts is not None else None
+                texts = [batch.texts[p] for p in positions]
+                features = reply_features(texts) if contexts is not None else message_features(texts)
                 return [{"message_index": int(batch.message_index[p]), "embedding": batch.vectors[p].tolist(),
-                         **({"context": contexts[i].tolist(), "features": features[i].tolist()}
-                            if contexts is not None else {})}
+                         "features": features[i].tolist(),
+                         **({"context": contexts[i].tolist()} if contexts is not None else {})}
                         for i, p in enumerate(positions)]
 
             out = []
@@ -79,7 +81,7 @@ def labelled_training_set(rows: list[dict], base: Heads) -> TrainingSet:
     """
     conv_x, conv_context, uses, cats = [], [], [], []
     asst_x, asst_context, asst_features, pushed, reasons, referred = [], [], [], [], [], []
-    user_x, sentiment = [], []
+    user_x, user_features, sentiment = [], [], []
     for r in rows:
         conv_x.append(np.asarray(r["pooled"], dtype=np.float32))
         conv_context.append(np.asarray(r["context"], dtype=np.float32))
@@ -89,6 +91,7 @@ def labelled_training_set(rows: list[dict], base: Heads) -> TrainingSet:
         for m in r["user"]:
             if m["message_index"] in scores:
                 user_x.append(m["embedding"])
+                user_features.append(m["features"])
                 sentiment.append(int(scores[m["message_index"]]))
         vectors = np.asarray([m["embedding"] for m in r["assistant"]], dtype=np.float32)
         if not len(vectors):
@@ -118,7 +121,9 @@ def labelled_training_set(rows: list[dict], base: Heads) -> TrainingSet:
         asst_x=matrix(asst_x), asst_context=matrix(asst_context),
         asst_features=np.asarray(asst_features, dtype=np.float32).reshape(-1, N_FEATURES), asst_pushback=pushed,
         asst_reason=reasons, asst_referral=referred,
-        user_x=matrix(user_x), user_sentiment=sentiment,
+        user_x=matrix(user_x),
+        user_features=np.asarray(user_features, dtype=np.float32).reshape(-1, len(LEXICON_NAMES)),
+        user_sentiment=sentiment,
     )
 
 
@@ -127,7 +132,8 @@ def training_version(data: TrainingSet, base_version: str) -> str:
     import hashlib
 
     digest = hashlib.sha256(base_version.encode())
-    for array in (data.conv_x, data.conv_context, data.asst_x, data.asst_context, data.asst_features, data.user_x):
+    for array in (data.conv_x, data.conv_context, data.asst_x, data.asst_context, data.asst_features, data.user_x,
+                  data.user_features):
         digest.update(np.ascontiguousarray(array).tobytes())
     digest.update(repr((data.conv_use, data.conv_categories, data.asst_pushback, data.asst_reason,
                         data.asst_referral, data.user_sentiment)).encode())
