@@ -213,7 +213,7 @@ def _task_scores(task: str, heads: Heads, scorers: dict, vectors: np.ndarray, te
     """Scores from the task's configured backend: its own model if one is set, else the head.
 
     context: for the tasks that read one, the context's vectors (zeros: none) and texts ('' : none).
-    features: the replies' phrase indicators, for the heads that read them.
+    features: the messages' features (udfs.features), for the heads that read them.
     """
     scorer = scorers.get(task)
     if scorer is None:
@@ -261,6 +261,11 @@ def _use_and_categories(use_p: np.ndarray, use_classes: list, category_p: np.nda
                 others = [u for u in use_classes if u != "affective"]
                 use = max(others, key=lambda u: use_p[use_classes.index(u)])
     return use, float(use_p[use_classes.index(use)]), categories
+
+
+def _threshold(heads: Heads, scorers: dict, task: str, replies: int) -> float:
+    """The head's conversation-level threshold; 0.5 for a backend model, which was not calibrated with it."""
+    return 0.5 if task in scorers else heads.threshold(task, replies)
 
 
 def _category_thresholds(heads: Heads) -> list[float]:
@@ -344,7 +349,7 @@ def classify_batch(pdf: pd.DataFrame, heads: Heads, s: ClassifierSettings, devic
         top = a[_nan_argmax(push_p[a])] if len(a) else None
         # Conversation level: the most likely reply against a threshold chosen for conversations, so
         # small per-reply error rates do not add up over many replies.
-        pushed = bool(top is not None and push_p[top] >= heads.threshold("pushback", len(a)))
+        pushed = bool(top is not None and push_p[top] >= _threshold(heads, scorers, "pushback", len(a)))
         refer_best = float(np.nanmax(refer_p[a])) if len(a) and np.isfinite(refer_p[a]).any() else 0.0
         scored_users = [(task_row[batch.user_at[row][t]], t) for t in scored]
         errors = sorted({e for i in a for e in (pushback.errors[i], reason.errors[i], referral.errors[i]) if e}
@@ -357,7 +362,7 @@ def classify_batch(pdf: pd.DataFrame, heads: Heads, s: ClassifierSettings, devic
             "pushback": pushed,
             "pushback_score": float(push_p[top]) if top is not None else 0.0,
             "pushback_reason": reason.label(top) if pushed else None,
-            "referral": refer_best >= heads.threshold("referral", len(a)),
+            "referral": refer_best >= _threshold(heads, scorers, "referral", len(a)),
             "referral_score": refer_best,
             "embedding": pooled[row].astype(np.float32).tolist(),
             "user_sentiment": [
