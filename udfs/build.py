@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from udfs import encoder
-from udfs.features import message_features, refusal_baseline, reply_features
+from udfs.features import LEXICON_NAMES, message_features, refusal_baseline, reply_features
 from udfs.heads import (CATEGORIES, CONTEXT_HEADS, HEADS_FORMAT, Head, Heads, fit_logistic,
                         head_input, pool)
 from udfs.sources import LICENCES, PUBLIC_SOURCES, training_examples
@@ -89,8 +89,8 @@ def message_table(examples: list[dict], vec: dict[str, np.ndarray]) -> dict[str,
             "features": message_features([e["text"] for e in rows])}
 
 
-def task_data(name: str, tables: dict[str, dict]) -> tuple[dict, np.ndarray, list]:
-    """(table, mask of usable rows, labels of those rows) for one head."""
+def task_data(name: str, tables: dict[str, dict]) -> tuple[dict, list]:
+    """(table, per row its label for this head or None where the row says nothing about it)."""
     if name in ("pushback", "referral"):
         t = tables["reply"]
         y = [e[name] for e in t["rows"]]
@@ -109,8 +109,7 @@ def task_data(name: str, tables: dict[str, dict]) -> tuple[dict, np.ndarray, lis
     else:  # sentiment_strength
         t = tables["message"]
         y = [e["strength"] for e in t["rows"]]
-    mask = np.array([v is not None for v in y])
-    return t, mask, [v for v in y if v is not None]
+    return t, y
 
 
 def inputs(name: str, t: dict, idx: np.ndarray, with_context: bool = True) -> np.ndarray:
@@ -121,16 +120,14 @@ def inputs(name: str, t: dict, idx: np.ndarray, with_context: bool = True) -> np
 
 # --- Fitting, calibration, thresholds ------------------------------------------------------------------
 
-def _split_index(t: dict, mask: np.ndarray, split: str) -> np.ndarray:
-    return np.array([i for i, e in enumerate(t["rows"]) if mask[i] and e["split"] == split], dtype=int)
+def labelled_split(name: str, tables: dict[str, dict], split: str) -> tuple[dict, np.ndarray, np.ndarray]:
+    """(table, indexes of its rows in `split` that label head `name`, their labels)."""
+    t, y = task_data(name, tables)
+    idx = np.array([i for i, e in enumerate(t["rows"]) if y[i] is not None and e["split"] == split], dtype=int)
+    return t, idx, np.array([y[i] for i in idx])
 
 
-def _labels(t: dict, mask: np.ndarray, y_all: list, idx: np.ndarray) -> np.ndarray:
-    position = {i: k for k, i in enumerate(np.flatnonzero(mask))}
-    return np.array([y_all[position[i]] for i in idx])
-
-
-def fit_head(name: str, t: dict, mask: np.ndarray, y_all: list, seed: int, conversation_fpr: float) -> tuple[Head, dict]:
+def fit_head(name: str, tables: dict[str, dict], seed: int, conversation_fpr: float) -> tuple[Head, dict]:
     """Fit on train with the settings that score best on val, then calibrate on val.
 
     Settings are C and, for the conversation-level heads (pushback, referral), the rank of the embedding
@@ -138,8 +135,8 @@ def fit_head(name: str, t: dict, mask: np.ndarray, y_all: list, seed: int, conve
     the phrase indicators, which leaves it less room to learn the topic of a reply instead of its act. Those
     heads are scored by validation F1 at their conversation-level threshold, the others by macro-F1.
     """
-    train, val = _split_index(t, mask, "train"), _split_index(t, mask, "val")
-    y_train, y_val = _labels(t, mask, y_all, train), _labels(t, mask, y_all, val)
+    t, train, y_train = labelled_split(name, tables, "train")
+    _, val, y_val = labelled_split(name, tables, "val")
     x_train = inputs(name, t, train)
     if name in CONTEXT_HEADS:  # each example with its context and without
         x_train = np.concatenate([x_train, inputs(name, t, train, with_context=False)])
@@ -149,10 +146,10 @@ def fit_head(name: str, t: dict, mask: np.ndarray, y_all: list, seed: int, conve
     scores = {}
     for rank in ranks:
         for c in C_GRID:
-            head = fit_low_rank(name, x_train, y_train, rank=rank, c=c, seed=seed)
+            head = fit_low_rank(x_train, y_train, rank=rank, c=c, seed=seed)
             scores[(rank, c)] = _val_score(name, head, x_val, y_val, conversation_fpr)
     rank, c = max(scores, key=scores.get)
-    head = calibrate(fit_low_rank(name, x_train, y_train, rank=rank, c=c, seed=seed), x_val, y_val)
+    head = calibrate(fit_low_rank(x_train, y_train, rank=rank, c=c, seed=seed), x_val, y_val)
     return head, {"rank": rank, "c": c, "val_score_by_rank_and_c": {f"{r}|{k}": v for (r, k), v in scores.items()},
                   "train": int(len(train)), "val": int(len(val))}
 
@@ -165,7 +162,7 @@ def _val_score(name: str, head: Head, x_val: np.ndarray, y_val: np.ndarray, conv
     return macro_f1(y_val, np.array(head.classes)[head.proba(x_val).argmax(1)])
 
 
-def fit_low_rank(name: str, x: np.ndarray, y: np.ndarray, *, rank: int | None, c: float, seed: int) -> Head:
+def fit_low_rank(x: np.ndarray, y: np.ndarray, *, rank: int | None, c: float, seed: int) -> Head:
     """A logistic head on the top `rank` principal directions of each 384-d block of its input (reply,
     context) and the rest as is, folded back into one linear head over the full input; None: full rank."""
     if rank is None:
@@ -261,10 +258,7 @@ def macro_f1(truth: np.ndarray, predicted: np.ndarray) -> float:
 
 def vader_polarity(texts: list[str]) -> np.ndarray:
     """The VADER lexicon's usual reading: compound >= 0.05 positive, <= -0.05 negative, else neutral."""
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-    analyzer = SentimentIntensityAnalyzer()
-    compound = np.array([analyzer.polarity_scores(t)["compound"] for t in texts])
+    compound = message_features(texts)[:, LEXICON_NAMES.index("vader_compound")]
     return np.where(compound >= 0.05, 1, np.where(compound <= -0.05, -1, 0))
 
 
@@ -272,9 +266,8 @@ def split_scores(heads: Heads, tables: dict[str, dict], split: str) -> dict[str,
     """Per task and source, the model's scores on one split beside the baselines."""
     out: dict[str, Any] = {}
     for name in ("pushback", "referral"):
-        t, mask, y_all = task_data(name, tables)
-        idx = _split_index(t, mask, split)
-        truth = _labels(t, mask, y_all, idx).astype(bool)
+        t, idx, truth = labelled_split(name, tables, split)
+        truth = truth.astype(bool)
         predicted = heads[name].proba(inputs(name, t, idx))[:, 1] >= heads.threshold(name)
         texts = [t["rows"][i]["text"] for i in idx]
         sources = np.array([t["rows"][i]["source"] for i in idx])
@@ -284,15 +277,12 @@ def split_scores(heads: Heads, tables: dict[str, dict], split: str) -> dict[str,
             if name == "pushback":
                 out[f"{name}.{source}.regex_baseline"] = binary_scores(truth[keep], refusal_baseline(texts)[keep])
     for name in ("use", "pushback_reason", "sentiment", "sentiment_strength", *(f"category.{c}" for c in CATEGORIES)):
-        t, mask, y_all = task_data(name, tables)
-        idx = _split_index(t, mask, split)
+        t, idx, truth = labelled_split(name, tables, split)
         if not len(idx):
             continue
-        truth = _labels(t, mask, y_all, idx)
-        head = heads[name]
-        predicted = np.array(head.classes)[head.proba(inputs(name, t, idx)).argmax(1)]
-        if name.startswith("category."):
-            predicted = head.proba(inputs(name, t, idx))[:, 1] >= heads.threshold(name)
+        proba = heads[name].proba(inputs(name, t, idx))
+        predicted = (proba[:, 1] >= heads.threshold(name) if name.startswith("category.")
+                     else np.array(heads[name].classes)[proba.argmax(1)])
         sources = np.array([t["rows"][i]["source"] for i in idx])
         for source in ["all", *sorted(set(sources))]:
             keep = np.ones(len(idx), bool) if source == "all" else sources == source
@@ -326,20 +316,15 @@ def build(out: Path, *, cache: Path, seed: int, conversation_fpr: float, batch_s
     heads, fits = {}, {}
     for name in ("use", *(f"category.{c}" for c in CATEGORIES), "pushback", "pushback_reason", "referral",
                  "sentiment", "sentiment_strength"):
-        t, mask, y_all = task_data(name, tables)
-        heads[name], fits[name] = fit_head(name, t, mask, y_all, seed, conversation_fpr)
+        heads[name], fits[name] = fit_head(name, tables, seed, conversation_fpr)
         logger.info("%s: %s", name, fits[name])
     thresholds = {}
-    for name in ("pushback", "referral"):
-        t, mask, y_all = task_data(name, tables)
-        val = _split_index(t, mask, "val")
+    for name in ("pushback", "referral", *(f"category.{c}" for c in CATEGORIES)):
+        t, val, truth = labelled_split(name, tables, "val")
         p = heads[name].proba(inputs(name, t, val))[:, 1]
-        thresholds[name] = conversation_thresholds(p, _labels(t, mask, y_all, val).astype(bool), conversation_fpr)
-    for cat in CATEGORIES:  # each category at its best F1 on validation (several can apply)
-        t, mask, y_all = task_data(f"category.{cat}", tables)
-        val = _split_index(t, mask, "val")
-        p = heads[f"category.{cat}"].proba(inputs(f"category.{cat}", t, val))[:, 1]
-        thresholds[f"category.{cat}"] = best_f1_threshold(p, _labels(t, mask, y_all, val).astype(bool))
+        # pushback and referral per number of replies; each category at its best F1 (several can apply)
+        thresholds[name] = (conversation_thresholds(p, truth.astype(bool), conversation_fpr) if name in CONVERSATION_HEADS
+                            else best_f1_threshold(p, truth.astype(bool)))
     thresholds["sentiment_strength"] = 0.5
     model = Heads("pending", heads, {}, thresholds)
     metrics = {"val": split_scores(model, tables, "val"), "test": split_scores(model, tables, "test"),

@@ -341,10 +341,10 @@ def classify_batch(pdf: pd.DataFrame, heads: Heads, s: ClassifierSettings, devic
     task_row = np.full(len(batch.texts), -1, dtype=int)
     task_row[asst], task_row[users] = np.arange(len(asst)), np.arange(len(users))
     out = []
+    category_thresholds = _category_thresholds(heads)
     for row, (_, scored, _) in enumerate(plans):
         use, use_score, categories = _use_and_categories(use_scores.proba[row], list(use_scores.classes),
-                                                         category_p[row], batch.n_user[row], s,
-                                                         _category_thresholds(heads))
+                                                         category_p[row], batch.n_user[row], s, category_thresholds)
         a = task_row[batch.assistant_at[row]]
         top = a[_nan_argmax(push_p[a])] if len(a) else None
         # Conversation level: the most likely reply against a threshold chosen for conversations, so
