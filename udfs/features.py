@@ -79,7 +79,8 @@ def refusal_baseline(texts: Sequence[str]) -> np.ndarray:
 def message_features(texts: Sequence[str]) -> np.ndarray:
     """Per user message, the VADER lexicon's compound, positive, negative and neutral scores:
     (len(texts), len(LEXICON_NAMES)) float32. The sentiment heads weigh them beside the embedding (on
-    validation they lift polarity macro-F1 from 0.641 to 0.675); about 0.03 ms a message."""
+    validation they lift polarity macro-F1 from 0.641 to 0.675, udfs/model/metrics.json); about 0.03 ms a
+    message (BENCHMARKS.md)."""
     analyzer = _vader()
     out = np.zeros((len(texts), len(LEXICON_NAMES)), np.float32)
     for i, text in enumerate(texts):
