@@ -347,12 +347,13 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def evaluate(names: list[str], limit: int | None) -> dict[str, Any]:
-    """Run the default model over the named datasets and score it.
+def evaluate(names: list[str], limit: int | None, heads_uri: str = "") -> dict[str, Any]:
+    """Run the default model (or the heads at heads_uri) over the named datasets and score it.
 
     Args:
         names: dataset folder names (keys of `CONVERTERS`).
         limit: score a seeded sample of this many items per dataset (None: all).
+        heads_uri: a model folder or MLflow URI (`model.heads_uri`); empty: the shipped default model.
 
     Returns:
         {"meta", "results", "targets"}: run metadata, dataset -> task -> metrics, and the targets check.
@@ -362,7 +363,7 @@ def evaluate(names: list[str], limit: int | None) -> dict[str, Any]:
     from udfs import encoder
 
     cfg = load_config("local")
-    heads = udfs.load_heads(cfg["model"])
+    heads = udfs.load_heads({**cfg["model"], "heads_uri": heads_uri})
     base = udfs.settings_from_config(cfg)
     device = encoder.resolve_device(base.device)
     runs, results, timing, skipped = {}, {}, {}, {}
@@ -398,12 +399,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=None,
                         help="score a seeded sample of N items per dataset (HH-RLHF: N pairs)")
     parser.add_argument("--out", default="evaluation/results.json", help="where to write the results JSON")
+    parser.add_argument("--heads", default="", help="a model folder (make model's --out) or MLflow URI to score "
+                                                    "instead of the shipped default model")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
     unknown = sorted(set(names) - set(CONVERTERS))
     if unknown:
         parser.error(f"unknown dataset(s) {', '.join(unknown)}; choose from {', '.join(CONVERTERS)}")
-    report = evaluate(names, args.limit)
+    report = evaluate(names, args.limit, args.heads)
     print(format_table(report["results"]))
     for t in report["targets"]:
         print(f"target {t['dataset']} {t['task']} {t['metric']} {t['target']}: {_fmt(t['value'])} "

@@ -21,10 +21,12 @@ from jobs.validate import check_labels, read_labels
 from udfs.training import EMBEDDED_TYPE, training_embedder
 
 
-def embedded_labelled(conversations: DataFrame, labels: DataFrame, settings: udfs.ClassifierSettings) -> DataFrame:
+def embedded_labelled(conversations: DataFrame, labels: DataFrame, settings: udfs.ClassifierSettings,
+                      base: udfs.Heads) -> DataFrame:
     """Labelled conversations as embeddings joined with their labels (no text leaves the executors)."""
     labelled = conversations.join(labels.select("conversation_id"), "conversation_id", "left_semi")
-    embedded = labelled.select("conversation_id", "messages").mapInPandas(training_embedder(settings), EMBEDDED_TYPE)
+    embedded = labelled.select("conversation_id", "messages").mapInPandas(
+        training_embedder(settings, base.reply_encoder), EMBEDDED_TYPE)
     return embedded.join(labels, "conversation_id")
 
 
@@ -37,7 +39,7 @@ def run_train(spark: SparkSession, *, labels_path: str, tables: dict[str, str], 
     conversations = read_table(spark, tables["conversations"])
     check_labels(labels, conversations.select("conversation_id"), source=labels_path,
                  known_as="ingested conversation (see conversations_quarantine for rejected records)")
-    rows = embedded_labelled(conversations, labels, udfs.settings_from_config(cfg)).collect()
+    rows = embedded_labelled(conversations, labels, udfs.settings_from_config(cfg), base).collect()
     heads = udfs.train_on_labels([r.asDict(recursive=True) for r in rows], cfg["model"], base=base,
                                  include_seed=cfg["train"]["include_seed"])
     return heads, {"labelled_conversations": len(rows), **heads.metrics}

@@ -8,18 +8,40 @@ import pandas as pd
 import pytest
 
 from udfs.features import reply_features
-from udfs.heads import MODEL_DIR
+from udfs.heads import MODEL_DIR, head_input
 
 
 def test_the_shipped_model_is_the_one_its_metrics_describe(heads):
     metrics = json.loads((MODEL_DIR / "metrics.json").read_text())
     assert heads.version == metrics["version"]
     assert heads.thresholds == metrics["thresholds"]
+    assert heads.reply_encoder_version == (metrics.get("reply_encoder") or {}).get("version")
     for name in ("pushback", "referral"):  # more replies, a higher bar: the same error rate per conversation
         assert 0.5 <= heads.threshold(name, 1) <= heads.threshold(name, 15) <= heads.threshold(name, 100) < 1
     # every head was fitted and calibrated on the fixed splits, and scored on test data it never saw
     assert {"pushback.all", "referral.all", "sentiment.all", "use.all"} <= set(metrics["test"])
     assert all(metrics["counts"][f"reply|{s}|test"] > 0 for s in ("seed", "rbr-gold", "jailbreakbench"))
+
+
+def test_a_reply_encoder_that_does_not_fit_is_refused(tmp_path, heads):
+    import dataclasses
+
+    import torch
+    from safetensors.torch import save
+
+    from udfs import encoder
+    from udfs.heads import REPLY_ENCODER_FILE, Heads
+
+    foreign = save({"encoder.layer.0.attention.self.query.weight": torch.zeros(10, 10)})
+    with pytest.raises(ValueError, match="does not fit all-MiniLM-L6-v2: 1 weights differ"):
+        encoder.load_encoder("cpu", 1, overlay=foreign)
+    fitting = save({"encoder.layer.5.output.LayerNorm.bias": torch.zeros(encoder.EMBEDDING_DIM)})
+    with_reply_encoder = dataclasses.replace(heads, reply_encoder=fitting)
+    with_reply_encoder.save(tmp_path)
+    assert Heads.load(tmp_path).reply_encoder == fitting
+    (tmp_path / REPLY_ENCODER_FILE).write_bytes(foreign)
+    with pytest.raises(ValueError, match=f"the heads were fitted on {with_reply_encoder.reply_encoder_version}"):
+        Heads.load(tmp_path)
 
 
 def test_phrase_indicators_are_features_not_decisions():
@@ -78,16 +100,41 @@ def test_build_fits_calibrates_and_versions_a_small_model(tmp_path):
     from udfs.sources import PUBLIC_SOURCES
 
     settings = dict(cache=tmp_path / "cache.npz", seed=13, conversation_fpr=0.1, batch_size=32, max_length=64,
-                    sources=tuple(PUBLIC_SOURCES), limit=40)
+                    sources=tuple(PUBLIC_SOURCES), limit=40, finetune_epochs=1)
     model = build(tmp_path / "a", **settings)
     loaded = Heads.load(tmp_path / "a")
     assert loaded.version == model.version and set(loaded.heads) == set(model.heads)
+    finetuned = json.loads((tmp_path / "a" / "metrics.json").read_text())["reply_encoder"]
+    assert loaded.reply_encoder_version == finetuned["version"] and finetuned["epoch_kept"] == 1
+    assert finetuned["val_log_loss_by_epoch"][1] < finetuned["val_log_loss_by_epoch"][0]  # it learned
+    _reply_encoder_reads_only_what_pushback_and_referral_read(loaded)
     assert loaded["pushback"].scale != 1.0 and loaded["sentiment"].classes == (-1, 0, 1)
     metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
     assert metrics["counts"]["message|goemotions|train"] == 40
     assert 0 < metrics["test"]["pushback.all"]["tp"] + metrics["test"]["pushback.all"]["fn"]
     assert "pushback.all.regex_baseline" in metrics["test"] and "sentiment.all.vader_baseline" in metrics["test"]
     assert build(tmp_path / "b", **settings).version == model.version
+
+
+def _reply_encoder_reads_only_what_pushback_and_referral_read(model) -> None:
+    """The fine-tuned reply encoder reads the assistant messages for pushback, reason and referral; user
+    messages, and the replies as use and categories read them, keep the general encoder's vectors."""
+    from udfs import encoder
+    from udfs.classifier import ClassifierSettings, classify_batch, encode_messages, turns_to_embed
+
+    settings = ClassifierSettings()
+    conversation = [{"index": 0, "role": "user", "content": "How do I pick a lock to get into my neighbour's flat?"},
+                    {"index": 1, "role": "assistant", "content": "I can't help with getting into someone else's home."}]
+    batch = encode_messages([conversation], lambda n: turns_to_embed(n, settings), settings, "cpu", model.reply_encoder)
+    general = encoder.embed([m["content"] for m in conversation])[0]
+    tuned = encoder.embed([conversation[1]["content"]], overlay=model.reply_encoder)[0]
+    user, reply = batch.user_at[0][0], batch.assistant_at[0][0]
+    np.testing.assert_allclose(batch.vectors[[user, reply]], general, atol=1e-5)
+    np.testing.assert_allclose(batch.reply_vectors[reply], tuned[0], atol=1e-5)
+    assert float(general[1] @ tuned[0]) < 0.9999  # fine-tuning moved the reply
+    out = classify_batch(pd.DataFrame({"messages": [conversation]}), model, settings)
+    x = head_input("referral", tuned, None, reply_features([conversation[1]["content"]]))
+    assert out["referral_score"][0] == pytest.approx(float(model["referral"].proba(x)[0, 1]), abs=1e-5)
 
 
 def test_unknown_training_source_is_named():

@@ -1,8 +1,10 @@
 """Build the default model: `make model` (python -m udfs.build --out udfs/model).
 
 Reads the seed set and the public human-labelled training sources (udfs/sources.py, fixed splits),
-embeds every text once with the product's encoder (cached on disk, so a rebuild only embeds what is
-new), and for each head:
+with `--finetune-epochs N` fine-tunes a reply encoder on the training replies (udfs/finetune.py; the
+epoch kept by validation log-loss; cached on disk by a hash of its data and settings), embeds every text
+once with the product's encoder and the labelled replies also with the reply encoder if there is one
+(cached on disk, so a rebuild only embeds what is new), and for each head:
 
 1. picks the regularisation on the validation split,
 2. fits on the training split (context heads on each example with and without its context),
@@ -33,7 +35,8 @@ import numpy as np
 
 from udfs import encoder
 from udfs.features import LEXICON_NAMES, message_features, refusal_baseline, reply_features
-from udfs.heads import (CATEGORIES, CONTEXT_HEADS, HEADS_FORMAT, Head, Heads, fit_logistic,
+from udfs.finetune import ANCHOR_WEIGHT, finetune
+from udfs.heads import (CATEGORIES, CONTEXT_HEADS, HEADS_FORMAT, Head, Heads, file_version, fit_logistic,
                         head_input, pool)
 from udfs.sources import LICENCES, PUBLIC_SOURCES, training_examples
 
@@ -47,8 +50,12 @@ SCORED_REPLIES = (1, 15)  # rank and C of a conversation-level head: mean valida
 SPLITS = ("train", "val", "test")
 
 
-def embed_all(texts: set[str], cache: Path, batch_size: int, max_length: int) -> dict[str, np.ndarray]:
-    """Every text's vector, from the cache where present; new vectors are added to the cache."""
+def embed_all(texts: set[str], cache: Path, batch_size: int, max_length: int, overlay: bytes | None = None
+              ) -> dict[str, np.ndarray]:
+    """Every text's vector, from the cache where present; new vectors are added to the cache. With an
+    overlay (the reply encoder), the cache file's name carries its version."""
+    if overlay is not None:
+        cache = cache.with_name(f"{cache.stem}-reply-{file_version(overlay)}{cache.suffix}")
     cache.parent.mkdir(parents=True, exist_ok=True)
     stored: dict[str, np.ndarray] = {}
     if cache.is_file():
@@ -60,7 +67,7 @@ def embed_all(texts: set[str], cache: Path, batch_size: int, max_length: int) ->
     for start in range(0, len(missing), 4096):
         chunk = missing[start:start + 4096]
         vectors = encoder.encode(chunk, device=encoder.resolve_device("auto"), batch_size=batch_size,
-                                 max_length=max_length)
+                                 max_length=max_length, overlay=overlay)
         stored.update({key[t]: v for t, v in zip(chunk, vectors)})
         np.savez(cache, keys=np.array(list(stored)), vectors=np.stack(list(stored.values())))
         logger.info("embedded %d / %d", start + len(chunk), len(missing))
@@ -69,9 +76,9 @@ def embed_all(texts: set[str], cache: Path, batch_size: int, max_length: int) ->
 
 # --- Design matrices per kind of example ---------------------------------------------------------------
 
-def reply_table(examples: list[dict], vec: dict[str, np.ndarray]) -> dict[str, Any]:
+def reply_table(examples: list[dict], vec: dict[str, np.ndarray], reply_vec: dict[str, np.ndarray]) -> dict[str, Any]:
     rows = [e for e in examples if e["kind"] == "reply"]
-    return {"rows": rows, "x": np.stack([vec[e["text"]] for e in rows]),
+    return {"rows": rows, "x": np.stack([reply_vec[e["text"]] for e in rows]),
             "context": np.stack([vec[e["context"]] for e in rows]),
             "features": reply_features([e["text"] for e in rows])}
 
@@ -79,8 +86,8 @@ def reply_table(examples: list[dict], vec: dict[str, np.ndarray]) -> dict[str, A
 def conversation_table(examples: list[dict], vec: dict[str, np.ndarray]) -> dict[str, Any]:
     rows = [e for e in examples if e["kind"] == "conversation"]
     return {"rows": rows, "x": np.stack([pool(np.stack([vec[t] for t in e["user"]])) for e in rows]),
-            "context": np.stack([pool(np.stack([vec[t] for t in e["replies"]]) if e["replies"] else np.zeros((0, 384)))
-                                 for e in rows])}
+            "context": np.stack([pool(np.stack([vec[t] for t in e["replies"]]) if e["replies"]
+                                      else np.zeros((0, encoder.EMBEDDING_DIM))) for e in rows])}
 
 
 def message_table(examples: list[dict], vec: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -297,21 +304,41 @@ def split_scores(heads: Heads, tables: dict[str, dict], split: str) -> dict[str,
 
 # --- The build ---------------------------------------------------------------------------------------
 
+def reply_encoder(examples: list[dict], cache: Path, epochs: int, max_length: int, seed: int
+                  ) -> tuple[bytes | None, dict[str, Any]]:
+    """The fine-tuned reply encoder's weights and how they were made (udfs/finetune.py), from the cache
+    when the same replies, labels and settings made it before; (None, {}) when epochs is 0."""
+    if not epochs:
+        return None, {}
+    rows = [(e["split"], e["text"], e["pushback"], e["referral"]) for e in examples
+            if e["kind"] == "reply" and e["split"] in ("train", "val")]
+    key = hashlib.sha256(repr((rows, epochs, max_length, seed, ANCHOR_WEIGHT, encoder.ENCODER_NAME)).encode()
+                         ).hexdigest()[:16]
+    weights, info = cache.with_name(f"reply-encoder-{key}.safetensors"), cache.with_name(f"reply-encoder-{key}.json")
+    if not (weights.is_file() and info.is_file()):
+        made = finetune(examples, weights, epochs=epochs, max_length=max_length, seed=seed)
+        info.write_text(json.dumps(made))
+    return weights.read_bytes(), json.loads(info.read_text())
+
+
 def build(out: Path, *, cache: Path, seed: int, conversation_fpr: float, batch_size: int, max_length: int,
-          sources: tuple[str, ...], limit: int | None = None) -> Heads:
+          sources: tuple[str, ...], limit: int | None = None, finetune_epochs: int = 0) -> Heads:
     """Build, save and return the model (see the module docstring); `limit` keeps the first examples of
-    each kind, source and split (a small model for tests)."""
+    each kind, source and split (a small model for tests); `finetune_epochs` > 0 fine-tunes a reply
+    encoder for pushback and referral (not the default: EVALUATION.md says why)."""
     examples = training_examples(sources=sources)
     if limit:
         examples = first_per_group(examples, limit)
+    overlay, finetuned = reply_encoder(examples, cache, finetune_epochs, max_length, seed)
     texts = set()
     for e in examples:
-        texts.update([e["text"], e["context"]] if e["kind"] == "reply" else
-                     [*e["user"], *e["replies"]] if e["kind"] == "conversation" else [e["text"]])
-    texts.discard("")
-    vec = embed_all(texts, cache, batch_size, max_length)
+        texts.update([e["context"]] if e["kind"] == "reply" else [*e["user"], *e["replies"]]
+                     if e["kind"] == "conversation" else [e["text"]])
+    replies = {e["text"] for e in examples if e["kind"] == "reply"}  # what pushback and referral read
+    vec = embed_all(texts - {""}, cache, batch_size, max_length)
+    reply_vec = embed_all(replies, cache, batch_size, max_length, overlay)
     vec[""] = np.zeros(encoder.EMBEDDING_DIM, np.float32)
-    tables = {"reply": reply_table(examples, vec), "conversation": conversation_table(examples, vec),
+    tables = {"reply": reply_table(examples, vec, reply_vec), "conversation": conversation_table(examples, vec),
               "message": message_table(examples, vec)}
     heads, fits = {}, {}
     for name in ("use", *(f"category.{c}" for c in CATEGORIES), "pushback", "pushback_reason", "referral",
@@ -326,16 +353,17 @@ def build(out: Path, *, cache: Path, seed: int, conversation_fpr: float, batch_s
         thresholds[name] = (conversation_thresholds(p, truth.astype(bool), conversation_fpr) if name in CONVERSATION_HEADS
                             else best_f1_threshold(p, truth.astype(bool)))
     thresholds["sentiment_strength"] = 0.5
-    model = Heads("pending", heads, {}, thresholds)
+    model = Heads("pending", heads, {}, thresholds, overlay)
     metrics = {"val": split_scores(model, tables, "val"), "test": split_scores(model, tables, "test"),
                "fits": fits, "thresholds": thresholds, "conversation_fpr_target": conversation_fpr,
                "counts": {"|".join(k): n for k, n in
                           sorted(Counter((e["kind"], e["source"], e["split"]) for e in examples).items())},
                "licences": {s: LICENCES[s] for s in ("seed", *sources)}, "seed": seed,
-               "encoder": encoder.ENCODER_NAME, "max_length": max_length, "format": HEADS_FORMAT}
+               "encoder": encoder.ENCODER_NAME, "max_length": max_length, "format": HEADS_FORMAT,
+               "reply_encoder": finetuned}
     version = _version(model)
     model = Heads(version, heads, {f"val.{k}": v["f1"] if "f1" in v else v["macro_f1"]
-                                   for k, v in metrics["val"].items() if "baseline" not in k}, thresholds)
+                                   for k, v in metrics["val"].items() if "baseline" not in k}, thresholds, overlay)
     out.mkdir(parents=True, exist_ok=True)
     model.save(out)
     (out / "metrics.json").write_text(json.dumps({"version": version, **metrics}, indent=1, sort_keys=True))
@@ -389,7 +417,8 @@ def first_per_group(examples: list[dict], limit: int) -> list[dict]:
 
 def _version(model: Heads) -> str:
     """A hash of every array, calibration and threshold: the same build gives the same version."""
-    digest = hashlib.sha256(f"{encoder.ENCODER_NAME}|format{HEADS_FORMAT}|{sorted(model.thresholds.items())}".encode())
+    digest = hashlib.sha256(f"{encoder.ENCODER_NAME}|{model.reply_encoder_version}|format{HEADS_FORMAT}|"
+                            f"{sorted(model.thresholds.items())}".encode())
     for name in sorted(model.heads):
         h = model.heads[name]
         digest.update(name.encode())
@@ -412,11 +441,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--sources", default=",".join(PUBLIC_SOURCES), help="public training sources, comma-separated")
     parser.add_argument("--limit", type=int, help="first N examples per kind, source and split (quick checks)")
+    parser.add_argument("--finetune-epochs", type=int, default=0,
+                        help="fine-tune a reply encoder for pushback and referral for this many epochs (0, the "
+                             "default: the heads read the encoder's vectors; EVALUATION.md compares both)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     model = build(Path(args.out), cache=Path(args.cache), seed=args.seed, conversation_fpr=args.conversation_fpr,
                   batch_size=args.batch_size, max_length=args.max_length,
-                  sources=tuple(s for s in args.sources.split(",") if s), limit=args.limit)
+                  sources=tuple(s for s in args.sources.split(",") if s), limit=args.limit,
+                  finetune_epochs=args.finetune_epochs)
     print(f"model {model.version} written to {args.out}")
     return 0
 

