@@ -9,9 +9,10 @@ Pushback, its reason and referral read its vectors of the assistant messages; ev
 messages, and the replies as use and categories read them) keeps the frozen encoder's, so topics,
 sentiment and categories mean what they meant. An anchor term, the cosine distance of each reply's
 vector from the frozen encoder's, regularises the 3,000-reply fine-tuning: the vectors move only where
-the tasks need them to. The word embeddings stay
-frozen, so the file it writes holds only the transformer layers (fp16, about 21 MB): `load_encoder`
-lays it over the packaged encoder. The epoch kept is the one with the lowest validation log-loss.
+the tasks need them to. The word embeddings stay frozen, so the file it writes holds only the transformer
+layers (fp16, 22 MB): `load_encoder` lays it over the packaged encoder. The epoch kept is the one with
+the lowest validation log-loss. Not part of the default model (EVALUATION.md says why): `make model`
+builds it with `--finetune-epochs N`.
 """
 from __future__ import annotations
 
