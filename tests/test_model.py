@@ -91,7 +91,7 @@ def test_long_supportive_conversations_are_rarely_flagged_for_pushback(heads):
     assert labels["pushback"].mean() < 0.05
 
 
-def test_build_fits_calibrates_and_versions_a_small_model(tmp_path):
+def test_build_fits_calibrates_and_versions_a_small_model(tmp_path, spark):
     """The training command end to end on a few examples of every source: it writes a model that loads,
     with calibrated heads, conversation-level thresholds and test scores, and the same data gives the
     same version."""
@@ -107,7 +107,7 @@ def test_build_fits_calibrates_and_versions_a_small_model(tmp_path):
     finetuned = json.loads((tmp_path / "a" / "metrics.json").read_text())["reply_encoder"]
     assert loaded.reply_encoder_version == finetuned["version"] and finetuned["epoch_kept"] == 1
     assert finetuned["val_log_loss_by_epoch"][1] < finetuned["val_log_loss_by_epoch"][0]  # it learned
-    _reply_encoder_reads_only_what_pushback_and_referral_read(loaded)
+    _reply_encoder_reads_only_what_pushback_and_referral_read(loaded, spark)
     assert loaded["pushback"].scale != 1.0 and loaded["sentiment"].classes == (-1, 0, 1)
     metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
     assert metrics["counts"]["message|goemotions|train"] == 40
@@ -116,9 +116,11 @@ def test_build_fits_calibrates_and_versions_a_small_model(tmp_path):
     assert build(tmp_path / "b", **settings).version == model.version
 
 
-def _reply_encoder_reads_only_what_pushback_and_referral_read(model) -> None:
+def _reply_encoder_reads_only_what_pushback_and_referral_read(model, spark) -> None:
     """The fine-tuned reply encoder reads the assistant messages for pushback, reason and referral; user
-    messages, and the replies as use and categories read them, keep the general encoder's vectors."""
+    messages, and the replies as use and categories read them, keep the general encoder's vectors; its
+    weights reach the Spark workers with the heads."""
+    from jobs.classify import apply_classifier
     from udfs import encoder
     from udfs.classifier import ClassifierSettings, classify_batch, encode_messages, turns_to_embed
 
@@ -135,6 +137,14 @@ def _reply_encoder_reads_only_what_pushback_and_referral_read(model) -> None:
     out = classify_batch(pd.DataFrame({"messages": [conversation]}), model, settings)
     x = head_input("referral", tuned, None, reply_features([conversation[1]["content"]]))
     assert out["referral_score"][0] == pytest.approx(float(model["referral"].proba(x)[0, 1]), abs=1e-5)
+    rows = spark.createDataFrame(
+        [("c1", "u1", None, 1, False, [(m["index"], m["role"], m["content"], None) for m in conversation])],
+        "conversation_id string, user_id string, created_at timestamp, n_user_messages int, is_long boolean, "
+        "messages array<struct<index:int,role:string,content:string,created_at:timestamp>>")
+    labelled = apply_classifier(rows, model, settings).first()
+    assert labelled["errors"] == []
+    assert labelled["referral_score"] == pytest.approx(out["referral_score"][0], abs=1e-5)
+    assert labelled["pushback_score"] == pytest.approx(out["pushback_score"][0], abs=1e-5)
 
 
 def test_unknown_training_source_is_named():
