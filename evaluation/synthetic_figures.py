@@ -5,8 +5,10 @@
 Compares, for a run over `affective synth` data, every share of all conversations in gold `prevalence`
 and the pushback and referral rates of the `all` and `affective` segments with the same figures
 computed from the generator's labels (`DATA/labels`), and says which are within max(0.01, 15 % of the
-truth). The raw classifier's figures, no correction. Reads Delta tables with the `deltalake` package,
-so no Spark session is needed.
+truth). The raw classifier's figures, no correction. Also prints, per conversation-level decision
+(pushback, referral, affective use), the precision and recall of the silver `conversation_labels`
+against the generator's labels: a rate can be right while its conversations are wrong. Reads Delta
+tables with the `deltalake` package, so no Spark session is needed.
 """
 from __future__ import annotations
 
@@ -55,6 +57,25 @@ def released_figures(tables_dir: Path) -> dict[str, float]:
     return figures
 
 
+def conversation_scores(predicted: pd.DataFrame, labels: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Precision and recall of each conversation-level decision (pushback, referral, affective use) over
+    the conversations both frames hold (quarantined ones have no prediction).
+
+    Args:
+        predicted: one row per classified conversation: conversation_id, use, pushback, referral.
+        labels: the generator's labels, the same columns.
+    """
+    joined = predicted.merge(labels, on="conversation_id", suffixes=("", "_true"))
+    decisions = {name: (joined[name].astype(bool), joined[f"{name}_true"].astype(bool)) for name in RATES}
+    decisions["affective"] = (joined["use"] == "affective", joined["use_true"] == "affective")
+    out = {}
+    for name, (pred, true) in decisions.items():
+        tp = int((pred & true).sum())
+        out[name] = {"precision": tp / max(1, int(pred.sum())), "recall": tp / max(1, int(true.sum())),
+                     "predicted": int(pred.sum()), "true": int(true.sum()), "conversations": len(joined)}
+    return out
+
+
 def compare(released: dict[str, float], truth: dict[str, float]) -> list[dict]:
     """Per true figure: the released value, the error and whether it is within max(0.01, 15 % of truth)."""
     rows = []
@@ -71,12 +92,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True, help="the `affective synth --out` folder")
     parser.add_argument("--output", required=True, help="the run's --output folder")
     args = parser.parse_args(argv)
-    rows = compare(released_figures(Path(args.output) / "tables"), true_figures(read_labels(Path(args.data) / "labels")))
+    from deltalake import DeltaTable
+
+    labels = read_labels(Path(args.data) / "labels")
+    rows = compare(released_figures(Path(args.output) / "tables"), true_figures(labels))
     for r in rows:
         shown = "suppressed" if r["released"] is None else f"{r['released']:.4f}"
         print(f"{r['figure']:<28} truth {r['truth']:.4f}  released {shown:>10}  "
               f"{'within' if r['within'] else 'OUTSIDE'} +-{r['tolerance']:.4f}")
     print(f"{sum(r['within'] for r in rows)} of {len(rows)} figures within tolerance")
+    predicted = DeltaTable(str(Path(args.output) / "tables" / "conversation_labels")).to_pandas(
+        columns=["conversation_id", "use", *RATES])
+    for name, s in conversation_scores(predicted, labels).items():
+        print(f"conversations: {name:<10} precision {s['precision']:.3f}  recall {s['recall']:.3f}  "
+              f"({s['predicted']} flagged, {s['true']} true, of {s['conversations']})")
     return 0
 
 

@@ -86,6 +86,22 @@ def test_headline_figures_match_the_generators_truth(run):
         assert rows[figure]["within"], rows[figure]
 
 
+def test_conversation_level_precision_and_recall_count_each_conversation_once():
+    import pandas as pd
+
+    from evaluation.synthetic_figures import conversation_scores
+
+    predicted = pd.DataFrame({"conversation_id": ["a", "b", "c", "d"], "use": ["affective", "affective", "task", "task"],
+                              "pushback": [True, True, False, False], "referral": [False, False, False, True]})
+    truth = pd.DataFrame({"conversation_id": ["a", "b", "c", "d", "quarantined"],
+                          "use": ["affective", "task", "affective", "task", "affective"],
+                          "pushback": [True, False, True, False, True], "referral": [False, False, False, False, True]})
+    scores = conversation_scores(predicted, truth)
+    assert scores["pushback"] == {"precision": 0.5, "recall": 0.5, "predicted": 2, "true": 2, "conversations": 4}
+    assert (scores["affective"]["precision"], scores["affective"]["recall"]) == (0.5, 0.5)
+    assert (scores["referral"]["precision"], scores["referral"]["recall"], scores["referral"]["true"]) == (0.0, 0.0, 0)
+
+
 def test_counts_add_up_and_each_malformed_kind_is_quarantined(spark, run):
     root, _ = run
     quarantine = _table(spark, root, "conversations_quarantine").collect()
