@@ -57,6 +57,13 @@ def released_figures(tables_dir: Path) -> dict[str, float]:
     return figures
 
 
+def classified(tables_dir: Path) -> pd.DataFrame:
+    """The run's conversation-level decisions (silver `conversation_labels`; ids and labels, no text)."""
+    from deltalake import DeltaTable
+
+    return DeltaTable(str(tables_dir / "conversation_labels")).to_pandas(columns=["conversation_id", "use", *RATES])
+
+
 def conversation_scores(predicted: pd.DataFrame, labels: pd.DataFrame) -> dict[str, dict[str, float]]:
     """Precision and recall of each conversation-level decision (pushback, referral, affective use) over
     the conversations both frames hold (quarantined ones have no prediction).
@@ -92,18 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True, help="the `affective synth --out` folder")
     parser.add_argument("--output", required=True, help="the run's --output folder")
     args = parser.parse_args(argv)
-    from deltalake import DeltaTable
-
-    labels = read_labels(Path(args.data) / "labels")
-    rows = compare(released_figures(Path(args.output) / "tables"), true_figures(labels))
+    tables, labels = Path(args.output) / "tables", read_labels(Path(args.data) / "labels")
+    rows = compare(released_figures(tables), true_figures(labels))
     for r in rows:
         shown = "suppressed" if r["released"] is None else f"{r['released']:.4f}"
         print(f"{r['figure']:<28} truth {r['truth']:.4f}  released {shown:>10}  "
               f"{'within' if r['within'] else 'OUTSIDE'} +-{r['tolerance']:.4f}")
     print(f"{sum(r['within'] for r in rows)} of {len(rows)} figures within tolerance")
-    predicted = DeltaTable(str(Path(args.output) / "tables" / "conversation_labels")).to_pandas(
-        columns=["conversation_id", "use", *RATES])
-    for name, s in conversation_scores(predicted, labels).items():
+    for name, s in conversation_scores(classified(tables), labels).items():
         print(f"conversations: {name:<10} precision {s['precision']:.3f}  recall {s['recall']:.3f}  "
               f"({s['predicted']} flagged, {s['true']} true, of {s['conversations']})")
     return 0

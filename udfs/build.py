@@ -335,8 +335,9 @@ def build(out: Path, *, cache: Path, seed: int, conversation_fpr: float, batch_s
         texts.update([e["context"]] if e["kind"] == "reply" else [*e["user"], *e["replies"]]
                      if e["kind"] == "conversation" else [e["text"]])
     replies = {e["text"] for e in examples if e["kind"] == "reply"}  # what pushback and referral read
-    vec = embed_all(texts - {""}, cache, batch_size, max_length)
-    reply_vec = embed_all(replies, cache, batch_size, max_length, overlay)
+    # Without a reply encoder the replies are read like every other text: one cache, loaded once.
+    vec = embed_all((texts | replies if overlay is None else texts) - {""}, cache, batch_size, max_length)
+    reply_vec = vec if overlay is None else embed_all(replies, cache, batch_size, max_length, overlay)
     vec[""] = np.zeros(encoder.EMBEDDING_DIM, np.float32)
     tables = {"reply": reply_table(examples, vec, reply_vec), "conversation": conversation_table(examples, vec),
               "message": message_table(examples, vec)}

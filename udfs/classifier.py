@@ -191,8 +191,8 @@ def encode_messages(conversations: Iterable[list[dict]], user_turns: Callable[[i
                                                              **settings)
         for p, e in zip(replies, reply_errors):
             errors[p] = errors[p] or e
-    return EncodedBatch(vectors, reply_vectors, errors, texts, np.array(message_index, dtype=int), n_user, user_at, assistant_at,
-                        reply_turn)
+    return EncodedBatch(vectors, reply_vectors, errors, texts, np.array(message_index, dtype=int), n_user, user_at,
+                        assistant_at, reply_turn)
 
 
 @dataclass(frozen=True)
