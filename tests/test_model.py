@@ -47,11 +47,13 @@ def test_a_reply_encoder_that_does_not_fit_is_refused(tmp_path, heads):
 def test_phrase_indicators_are_features_not_decisions():
     rows = reply_features(["I'm sorry, but I can't help with that.", "I'm so sorry you're going through this.",
                            "I'd gently push back on that plan.", "Please call or text 988, or talk to a therapist.",
-                           "Tiny bee GPS, performed in the dark.", ""])
-    refusal, anywhere, disagreement, professional, crisis = rows.T
-    assert refusal.tolist() == anywhere.tolist() == [1, 0, 0, 0, 0, 0]  # an empathetic apology is no refusal
-    assert disagreement.tolist() == [0, 0, 1, 0, 0, 0]
-    assert professional.tolist() == [0, 0, 0, 1, 0, 0] and crisis.tolist() == [0, 0, 0, 1, 0, 0]
+                           "Tiny bee GPS, performed in the dark.", "", "Your doctor said the dose was fine.",
+                           "Have you considered seeing a counsellor?", "A therapist could really help with this."])
+    refusal, anywhere, disagreement, professional, crisis, suggestion = rows.T
+    assert refusal.tolist() == anywhere.tolist() == [1, 0, 0, 0, 0, 0, 0, 0, 0]  # an empathetic apology is no refusal
+    assert disagreement.tolist() == [0, 0, 1, 0, 0, 0, 0, 0, 0]
+    assert professional.tolist() == [0, 0, 0, 1, 0, 0, 1, 1, 1] and crisis.tolist() == [0, 0, 0, 1, 0, 0, 0, 0, 0]
+    assert suggestion.tolist() == [0, 0, 0, 1, 0, 0, 0, 1, 1]  # naming a doctor is not suggesting one
 
 
 def test_lexicon_scores_of_a_message_are_features_of_the_sentiment_heads(heads):

@@ -54,8 +54,19 @@ PROFESSIONAL = re.compile(
 CRISIS = re.compile(
     r"\b(?:988|911|999|112|crisis (?:line|text line|hotline|lifeline)|hotline|helpline|lifeline|samaritans|"
     r"emergency (?:services|number|room)|poison control|support group|al-anon|aa meetings?)\b", re.IGNORECASE)
+# A suggestion to turn to a professional or a service, within one sentence: "talk with a therapist",
+# "have you considered seeing a counselor", "call or text 988", "a therapist could help". Naming a
+# professional is not a referral ("practitioners should adhere to standards", "your doctor said"); on the
+# training replies this indicator is on in half of the referrals and in 7 of 977 other replies.
+_WHO = f"(?:{PROFESSIONAL.pattern}|{CRISIS.pattern})"
+REFERRAL_SUGGESTION = re.compile(
+    r"\b(?:talk|speak|reach(?:ing)? out|consult|see|contact|call|text|visit|book|find|get in touch|look into|"
+    r"work with|go to|check in with|ask|seek|get|getting)(?:ing)?\b[^.!?\n]{0,60}?" + _WHO
+    + "|" + _WHO + r"[^.!?\n]{0,40}?\b(?:could|can|might|may|would)(?: really| also)? "
+                   r"(?:help|be (?:a )?(?:good|great|useful|helpful))", re.IGNORECASE)
 OPENING_CHARS = 160
-NAMES = ("refusal_opening", "refusal_anywhere", "disagreement", "professional", "crisis_service")
+NAMES = ("refusal_opening", "refusal_anywhere", "disagreement", "professional", "crisis_service",
+         "referral_suggestion")
 N_FEATURES = len(NAMES)
 LEXICON_NAMES = ("vader_compound", "vader_positive", "vader_negative", "vader_neutral")
 
@@ -67,7 +78,8 @@ def reply_features(texts: Sequence[str]) -> np.ndarray:
         if not text:
             continue
         out[i] = (bool(REFUSAL.search(text[:OPENING_CHARS])), bool(REFUSAL.search(text)),
-                  bool(DISAGREEMENT.search(text)), bool(PROFESSIONAL.search(text)), bool(CRISIS.search(text)))
+                  bool(DISAGREEMENT.search(text)), bool(PROFESSIONAL.search(text)), bool(CRISIS.search(text)),
+                  bool(REFERRAL_SUGGESTION.search(text)))
     return out
 
 

@@ -43,7 +43,7 @@ CONTEXT_HEADS = ("use", *(f"category.{c}" for c in CATEGORIES), "pushback", "pus
 # message's lexicon scores (sentiment); udfs/features.py.
 FEATURE_HEADS = ("pushback", "pushback_reason", "referral", "sentiment", "sentiment_strength")
 # Bumped when what a head reads changes: heads saved in another format would read the wrong features.
-HEADS_FORMAT = 4
+HEADS_FORMAT = 5
 MODEL_DIR = resources.files("udfs") / "model"
 REPLY_ENCODER_FILE = "reply_encoder.safetensors"
 
