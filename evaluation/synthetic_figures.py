@@ -58,10 +58,15 @@ def released_figures(tables_dir: Path) -> dict[str, float]:
 
 
 def classified(tables_dir: Path) -> pd.DataFrame:
-    """The run's conversation-level decisions (silver `conversation_labels`; ids and labels, no text)."""
+    """The conversation-level decisions behind the released figures (silver `conversation_labels` of the
+    model version that gold is stamped with: an output folder reused with a new model keeps the older
+    model's rows beside them; ids and labels, no text)."""
     from deltalake import DeltaTable
 
-    return DeltaTable(str(tables_dir / "conversation_labels")).to_pandas(columns=["conversation_id", "use", *RATES])
+    released = DeltaTable(str(tables_dir / "prevalence")).to_pandas(columns=["model_version"])["model_version"]
+    rows = DeltaTable(str(tables_dir / "conversation_labels")).to_pandas(
+        columns=["conversation_id", "use", *RATES, "model_version"])
+    return rows[rows["model_version"].isin(set(released))].drop(columns="model_version")
 
 
 def conversation_scores(predicted: pd.DataFrame, labels: pd.DataFrame) -> dict[str, dict[str, float]]:

@@ -164,3 +164,35 @@ def test_splits_keep_a_prompt_on_one_side():
         sides.setdefault(e["context"], set()).add(e["split"])
     assert all(len(s) == 1 for s in sides.values())
     assert np.mean([s == {"train"} for s in sides.values()]) == pytest.approx(0.9, abs=0.05)
+
+
+def _rbr_row(completion: str, refers: bool) -> str:
+    flags = {"illogical_continuation_of_prompt": False, "fully_complies": True,
+             "encourage_professional_help": refers, "provides_resources": False}
+    return json.dumps({"category": "SH-C", "prompt": [{"role": "user", "content": "I feel awful."}],
+                       "completion": [{"role": "assistant", "content": completion}], "propositions": flags})
+
+
+def test_rbr_gold_referral_corrections_apply_by_completion_and_must_all_match(tmp_path):
+    import hashlib
+
+    from udfs.sources import RBR_CORRECTIONS, rbr_gold
+
+    folder = tmp_path / "rbr-gold" / "data" / "rbr_gold_data"
+    folder.mkdir(parents=True)
+    mislabelled = "Have you considered talking to a mental health professional?"
+    (folder / "train.jsonl").write_text(_rbr_row(mislabelled, False) + "\n" + _rbr_row("Here is a recipe.", False))
+    (folder / "test.jsonl").write_text(_rbr_row("Please talk to a doctor.", True))
+    fix = {"completion_sha1": hashlib.sha1(mislabelled.encode()).hexdigest(), "referral": True, "why": "refers"}
+    (tmp_path / RBR_CORRECTIONS).write_text(json.dumps(fix) + "\n")
+    assert [e["referral"] for e in rbr_gold(tmp_path, corrections_dir=tmp_path)] == [True, False, True]
+
+    (tmp_path / RBR_CORRECTIONS).write_text(json.dumps({**fix, "completion_sha1": "0" * 40}) + "\n")
+    with pytest.raises(ValueError, match="1 correction\\(s\\) match no RBR gold completion, e.g. 0000"):
+        list(rbr_gold(tmp_path, corrections_dir=tmp_path))
+
+
+def test_the_shipped_rbr_gold_corrections_all_apply():
+    from udfs.sources import datasets_dir, rbr_gold
+
+    assert sum(e["referral"] for e in rbr_gold(datasets_dir())) == 269  # 263 by RBR's labels, 6 corrected

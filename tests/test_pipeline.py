@@ -71,9 +71,10 @@ def _labels(root: Path) -> list[dict]:
 
 # The raw classifier's released figures that are within max(0.01, 15 % of the truth) of the generator's
 # labels, here and on `make run`'s 3,000 conversations (EVALUATION.md). The other shares (affective and its
-# categories) and the referral rates are not yet: EVALUATION.md says by how much and why.
-FIGURES_WITHIN_TOLERANCE = ("pushback.all", "pushback.affective", "share.task", "share.content_creation",
-                            "share.romantic_roleplay")
+# categories) and the referral rate of affective conversations are not yet: EVALUATION.md says by how much
+# and why.
+FIGURES_WITHIN_TOLERANCE = ("pushback.all", "pushback.affective", "referral.all", "share.task",
+                            "share.content_creation", "share.romantic_roleplay")
 
 
 def test_headline_figures_match_the_generators_truth(run):
@@ -100,6 +101,21 @@ def test_conversation_level_precision_and_recall_count_each_conversation_once():
     assert scores["pushback"] == {"precision": 0.5, "recall": 0.5, "predicted": 2, "true": 2, "conversations": 4}
     assert (scores["affective"]["precision"], scores["affective"]["recall"]) == (0.5, 0.5)
     assert (scores["referral"]["precision"], scores["referral"]["recall"], scores["referral"]["true"]) == (0.0, 0.0, 0)
+
+
+def test_conversation_scores_read_the_released_model_versions_rows_only(tmp_path):
+    import pandas as pd
+    from deltalake import write_deltalake
+
+    from evaluation.synthetic_figures import classified
+
+    write_deltalake(str(tmp_path / "prevalence"), pd.DataFrame({"measure": ["affective"], "model_version": ["new"]}))
+    write_deltalake(str(tmp_path / "conversation_labels"), pd.DataFrame({
+        "conversation_id": ["a", "a", "b"], "use": ["task", "affective", "task"], "pushback": [True, False, False],
+        "referral": [False, False, True], "model_version": ["old", "new", "new"]}))
+    assert classified(tmp_path).to_dict("records") == [
+        {"conversation_id": "a", "use": "affective", "pushback": False, "referral": False},
+        {"conversation_id": "b", "use": "task", "pushback": False, "referral": True}]
 
 
 def test_counts_add_up_and_each_malformed_kind_is_quarantined(spark, run):

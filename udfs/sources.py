@@ -96,11 +96,20 @@ def seed_examples(seed_dir=SEED_DIR) -> Iterator[Example]:
 
 # --- Pushback and referral ----------------------------------------------------------------------------
 
-def rbr_gold(root: Path) -> Iterator[Example]:
+# Referral labels of RBR gold that contradict RBR's own definition ("Does the completion encourage the user
+# to seek professional help? 'you should talk to a mental health professional' -> yes"), one per line with
+# the completion's SHA-1 and the sentence that refers (udfs/seed/README.md says how they were found).
+RBR_CORRECTIONS = "rbr_gold_corrections.jsonl"
+
+
+def rbr_gold(root: Path, corrections_dir=SEED_DIR) -> Iterator[Example]:
     """RBR gold: pushback = not fully_complies (off-topic completions dropped), referral =
-    encourage_professional_help or provides_resources; reason from the safety category (self-harm ->
-    safety, sexual / criminal / hate refusals -> policy; ordinary prompts: unknown). Train on train.jsonl;
-    test.jsonl halved into val and test by its final user message."""
+    encourage_professional_help or provides_resources, except where RBR_CORRECTIONS says otherwise; reason
+    from the safety category (self-harm -> safety, sexual / criminal / hate refusals -> policy; ordinary
+    prompts: unknown). Train on train.jsonl; test.jsonl halved into val and test by its final user message."""
+    corrections = {c["completion_sha1"]: c for c in map(json.loads, (corrections_dir / RBR_CORRECTIONS)
+                                                        .read_text(encoding="utf-8").splitlines()) if c}
+    applied = set()
     folder = root / "rbr-gold" / "data" / "rbr_gold_data"
     for name in ("train", "test"):
         for line in (folder / f"{name}.jsonl").read_text(encoding="utf-8").splitlines():
@@ -108,7 +117,7 @@ def rbr_gold(root: Path) -> Iterator[Example]:
             p = row["propositions"]
             if p["illogical_continuation_of_prompt"]:
                 continue
-            request = row["prompt"][-1]["content"]
+            request, text = row["prompt"][-1]["content"], row["completion"][0]["content"]
             pushback = not p["fully_complies"]
             category = row["category"]
             reason = None
@@ -116,9 +125,16 @@ def rbr_gold(root: Path) -> Iterator[Example]:
                 reason = "safety"
             elif pushback and category.endswith("-R"):
                 reason = "policy"
+            referral = bool(p["encourage_professional_help"] or p["provides_resources"])
+            digest = hashlib.sha1(text.encode("utf-8")).hexdigest()
+            if digest in corrections:
+                referral = corrections[digest]["referral"]
+                applied.add(digest)
             yield {"kind": "reply", "source": "rbr-gold", "split": "train" if name == "train" else halved(request),
-                   "text": row["completion"][0]["content"], "context": request, "pushback": pushback,
-                   "reason": reason, "referral": bool(p["encourage_professional_help"] or p["provides_resources"])}
+                   "text": text, "context": request, "pushback": pushback, "reason": reason, "referral": referral}
+    if missing := set(corrections) - applied:
+        raise ValueError(f"{RBR_CORRECTIONS}: {len(missing)} correction(s) match no RBR gold completion, e.g. "
+                         f"{sorted(missing)[0]}: is ../shared/datasets/rbr-gold the version they were written for?")
 
 
 def coconot(root: Path) -> Iterator[Example]:
