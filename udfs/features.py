@@ -57,7 +57,7 @@ CRISIS = re.compile(
 # A suggestion to turn to a professional or a service, within one sentence: "talk with a therapist",
 # "have you considered seeing a counselor", "call or text 988", "a therapist could help". Naming a
 # professional is not a referral ("practitioners should adhere to standards", "your doctor said"); on the
-# training replies this indicator is on in half of the referrals and in 7 of 977 other replies.
+# training replies this indicator is on in 163 of 327 referrals and in 2 of 1,020 other replies.
 _WHO = f"(?:{PROFESSIONAL.pattern}|{CRISIS.pattern})"
 REFERRAL_SUGGESTION = re.compile(
     r"\b(?:talk|speak|reach(?:ing)? out|consult|see|contact|call|text|visit|book|find|get in touch|look into|"
