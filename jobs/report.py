@@ -147,7 +147,7 @@ def draw_plots(gold: dict[str, pd.DataFrame], out_dir: Path) -> dict[str, Path]:
 
 def _topic_columns(clusters: pd.DataFrame) -> pd.DataFrame:
     keep = ["scope", "level", "cluster", "parent", "name", "conversations", "users", "pushback_rate",
-            "referral_rate", "mean_shift", "shift_ci_low", "shift_ci_high"]
+            "referral_rate", "mean_shift", "shift_ci_low", "shift_ci_high", "withheld"]
     return clusters[keep] if len(clusters) else clusters
 
 

@@ -27,7 +27,7 @@ import sys
 from typing import Any
 
 import pyspark.sql.functions as F
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 
 from jobs.aggregate import conversation_shift, shift_by, stamp
 from jobs.cli import stage_main
@@ -116,25 +116,43 @@ def members(assigned: DataFrame, max_per_user: int) -> DataFrame:
 
 
 def cluster_facts(clustered: DataFrame, sentiment: DataFrame, *, spark: SparkSession, cfg: dict[str, Any]) -> DataFrame:
-    """Per cluster: size, category mix, pushback rate and reason mix, referral rate and sentiment shift."""
+    """Per cluster: size, category mix, pushback rate and reason mix, referral rate and sentiment shift.
+
+    A statistic computed over part of a cluster (the reason mix over its pushback conversations, the shift
+    over those with enough user messages) is kept only where that part alone meets the release thresholds;
+    otherwise it is null and named in `withheld`, so that a released cluster never carries, say, one
+    person's own sentiment trajectory.
+    """
     base = clustered.groupBy(*CLUSTER_KEYS, "parent").agg(
         F.count("*").alias("conversations"), F.countDistinct("user_id").alias("users"),
         F.avg(F.col("pushback").cast("double")).alias("pushback_rate"),
-        F.avg(F.col("referral").cast("double")).alias("referral_rate"))
+        F.avg(F.col("referral").cast("double")).alias("referral_rate"),
+        F.count(F.when(F.col("pushback"), 1)).alias("pushback_conversations"),
+        F.countDistinct(F.when(F.col("pushback"), F.col("user_id"))).alias("pushback_users"))
     mix = (clustered.select(*CLUSTER_KEYS, F.explode("categories").alias("k")).groupBy(*CLUSTER_KEYS, "k").count()
            .transform(lambda df: _share_map(df, base, "category_mix")))
     reasons = (clustered.where("pushback").groupBy(*CLUSTER_KEYS, F.col("pushback_reason").alias("k")).count()
                .transform(lambda df: _share_map(df, base, "pushback_reason_mix", denominator="pushback")))
-    agg = cfg["aggregate"]
+    agg, p = cfg["aggregate"], cfg["privacy"]
     shifts = conversation_shift(sentiment, min_user_messages=agg["shift_min_user_messages"],
                                 edge=agg["shift_edge_messages"])
     shift = shift_by(clustered.join(shifts, "conversation_id"), CLUSTER_KEYS, spark=spark, agg=agg).select(
-        *CLUSTER_KEYS, F.col("conversations").alias("shift_conversations"), "mean_shift",
-        F.col("ci_low").alias("shift_ci_low"), F.col("ci_high").alias("shift_ci_high"))
+        *CLUSTER_KEYS, F.col("conversations").alias("shift_conversations"), F.col("users").alias("shift_users"),
+        "mean_shift", F.col("ci_low").alias("shift_ci_low"), F.col("ci_high").alias("shift_ci_high"))
+
+    def enough(users: str, conversations: str) -> Column:
+        return (F.coalesce(users, F.lit(0)) >= p["min_users"]) & (F.coalesce(conversations, F.lit(0)) >= p["min_conversations"])
+
+    reasons_ok, shift_ok = enough("pushback_users", "pushback_conversations"), enough("shift_users", "shift_conversations")
+    withheld = F.filter(F.array(F.when(F.col("pushback_reason_mix").isNotNull() & ~reasons_ok, F.lit("pushback_reason_mix")),
+                                F.when(F.col("mean_shift").isNotNull() & ~shift_ok, F.lit("mean_shift"))),
+                        lambda name: name.isNotNull())
     return (base.join(mix, CLUSTER_KEYS, "left").join(reasons, CLUSTER_KEYS, "left").join(shift, CLUSTER_KEYS, "left")
             .select(*CLUSTER_KEYS, "parent", "conversations", "users", "category_mix", "pushback_rate",
-                    "pushback_reason_mix", "referral_rate", "shift_conversations", "mean_shift", "shift_ci_low",
-                    "shift_ci_high"))
+                    F.when(reasons_ok, F.col("pushback_reason_mix")).alias("pushback_reason_mix"), "referral_rate",
+                    "shift_conversations", *(F.when(shift_ok, F.col(c)).alias(c)
+                                             for c in ("mean_shift", "shift_ci_low", "shift_ci_high")),
+                    withheld.alias("withheld")))
 
 
 def _share_map(counts: DataFrame, base: DataFrame, name: str, denominator: str = "") -> DataFrame:
@@ -288,7 +306,7 @@ def run_topics(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, An
     current = F.col("model_version") == model_version
     labels = read_table(spark, tables["conversation_labels"]).where(current)
     sentiment = read_table(spark, tables["message_sentiment"]).where(current)
-    p = cfg["privacy"]
+    p, stats = cfg["privacy"], {}
     outputs = {name: release(df, min_users=p["min_users"], min_conversations=p["min_conversations"])
                for name, df in (("topic_drift", drift_transitions(labels)),
                                 ("user_affective_share", user_share_distribution(labels)))}
@@ -301,10 +319,11 @@ def run_topics(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, An
         assignments, clusters = found
         clusters = clusters.persist()
         released = clusters.where("released").drop("released")
+        stats["topic_clusters_withheld_statistics"] = released.select(F.sum(F.size("withheld"))).first()[0] or 0
         outputs.update({"conversation_topics": (assignments, None),
                         "topic_clusters": (released, clusters.where(~F.col("released"))),
                         "topic_hierarchy": (hierarchy(released), None)})
-    stats, suppressed_rows = {}, []
+    suppressed_rows = []
     for name, (kept, suppressed) in outputs.items():
         overwrite_table(kept if "model_version" in kept.columns
                         else stamp(kept, model_version=model_version, run_id=run_id), tables[name])

@@ -37,7 +37,7 @@ def _gold(empty_shift: bool = False):
 def _cluster(level, cluster, parent, name, conversations, users, x, y):
     return {"scope": "affective", "level": level, "cluster": cluster, "parent": parent, "name": name,
             "conversations": conversations, "users": users, "pushback_rate": 0.1, "referral_rate": 0.05,
-            "mean_shift": 0.1, "shift_ci_low": 0.0, "shift_ci_high": 0.2, "x": x, "y": y}
+            "mean_shift": 0.1, "shift_ci_low": 0.0, "shift_ci_high": 0.2, "withheld": [], "x": x, "y": y}
 
 
 def test_report_is_one_self_contained_page_with_every_plot(tmp_path):

@@ -120,9 +120,31 @@ def test_cluster_facts_count_users_conversations_and_pushback(planted):
     grief = next(r for r in clusters if (r["scope"], r["level"], r["cluster"]) == ("affective", "fine", grief_cluster))
     assert (grief["conversations"], grief["users"]) == (30, 12)  # 12 users, at most 3 conversations each
     assert grief["pushback_rate"] == pytest.approx(6 / 30)
-    assert grief["pushback_reason_mix"] == {"safety": 1.0}
+    # its reason mix rests on 6 pushback conversations, under min_conversations = 10: withheld
+    assert (grief["pushback_reason_mix"], grief["withheld"]) == (None, ["pushback_reason_mix"])
     assert grief["category_mix"] == {"counseling": 1.0}
     assert all(r["released"] for r in clusters if r["scope"] == "affective")
+
+
+def test_a_statistic_resting_on_too_few_conversations_is_withheld_from_a_released_cluster(spark):
+    from jobs.topics import cluster_facts
+
+    # One cluster of 20 conversations by 20 users. 12 push back (12 users): their reason mix is released.
+    # One conversation has 6 user messages, so the cluster's sentiment shift would be that one person's.
+    clustered = spark.createDataFrame(
+        [("affective", "fine", 0, 1, f"c{i}", f"u{i}", ["counseling"], i < 12, "safety" if i < 12 else None, False)
+         for i in range(20)],
+        "scope string, level string, cluster int, parent int, conversation_id string, user_id string, "
+        "categories array<string>, pushback boolean, pushback_reason string, referral boolean")
+    sentiment = spark.createDataFrame([("c0", "u0", 2 * t, t, 6, 1.0 if t >= 3 else -1.0) for t in range(6)], SENTIMENT)
+    facts = cluster_facts(clustered, sentiment, spark=spark, cfg=_cfg()).collect()[0]
+    assert (facts["conversations"], facts["users"], facts["shift_conversations"]) == (20, 20, 1)
+    assert (facts["mean_shift"], facts["shift_ci_low"], facts["shift_ci_high"]) == (None, None, None)
+    assert facts["pushback_reason_mix"] == {"safety": 1.0}
+    assert facts["withheld"] == ["mean_shift"]
+
+    released = cluster_facts(clustered, sentiment, spark=spark, cfg=_cfg(min_users=1, min_conversations=1)).collect()[0]
+    assert (released["mean_shift"], released["withheld"]) == (2.0, [])
 
 
 def test_each_user_counts_at_most_the_configured_times_per_cluster(spark):
