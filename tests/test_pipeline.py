@@ -87,6 +87,14 @@ def test_headline_figures_match_the_generators_truth(run):
         assert rows[figure]["within"], rows[figure]
 
 
+def test_a_figure_exactly_at_the_tolerance_is_within_and_one_conversation_more_is_not():
+    from evaluation.synthetic_figures import compare
+
+    at, beyond = compare({"a": 11 / 300, "b": 10 / 300}, {"a": 14 / 300, "b": 14 / 300})
+    assert (at["within"], beyond["within"]) == (True, False)
+    assert at["tolerance"] == 0.01
+
+
 def test_conversation_level_precision_and_recall_count_each_conversation_once():
     import pandas as pd
 
