@@ -225,9 +225,15 @@ def shift_by(rows: DataFrame, keys: list[str], *, spark: SparkSession, agg: dict
         F.col("ci")[0].alias("ci_low"), F.col("ci")[1].alias("ci_high"))
 
 
+def meets_thresholds(users: Column, conversations: Column, *, min_users: int, min_conversations: int) -> Column:
+    """The release rule: at least `min_users` distinct users and `min_conversations` conversations."""
+    return (users >= min_users) & (conversations >= min_conversations)
+
+
 def release(df: DataFrame, *, min_users: int, min_conversations: int) -> tuple[DataFrame, DataFrame]:
     """Split rows into (released, suppressed) by the user and conversation thresholds."""
-    ok = (F.col("users") >= min_users) & (F.col("conversations") >= min_conversations)
+    ok = meets_thresholds(F.col("users"), F.col("conversations"), min_users=min_users,
+                          min_conversations=min_conversations)
     return df.where(ok), df.where(~ok)
 
 

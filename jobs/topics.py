@@ -29,7 +29,7 @@ from typing import Any
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 
-from jobs.aggregate import conversation_shift, shift_by, stamp
+from jobs.aggregate import conversation_shift, meets_thresholds, shift_by, stamp
 from jobs.cli import stage_main
 
 logger = logging.getLogger(__name__)
@@ -140,8 +140,9 @@ def cluster_facts(clustered: DataFrame, sentiment: DataFrame, *, spark: SparkSes
         *CLUSTER_KEYS, F.col("conversations").alias("shift_conversations"), F.col("users").alias("shift_users"),
         "mean_shift", F.col("ci_low").alias("shift_ci_low"), F.col("ci_high").alias("shift_ci_high"))
 
-    def enough(users: str, conversations: str) -> Column:
-        return (F.coalesce(users, F.lit(0)) >= p["min_users"]) & (F.coalesce(conversations, F.lit(0)) >= p["min_conversations"])
+    def enough(users: str, conversations: str) -> Column:  # a cluster without such conversations has nulls
+        return meets_thresholds(F.coalesce(users, F.lit(0)), F.coalesce(conversations, F.lit(0)),
+                                min_users=p["min_users"], min_conversations=p["min_conversations"])
 
     reasons_ok, shift_ok = enough("pushback_users", "pushback_conversations"), enough("shift_users", "shift_conversations")
     withheld = F.filter(F.array(F.when(F.col("pushback_reason_mix").isNotNull() & ~reasons_ok, F.lit("pushback_reason_mix")),
@@ -198,7 +199,8 @@ def cluster_terms(clustered: DataFrame, terms: DataFrame, *, min_users: int, top
 
 def releasable(facts: DataFrame, *, min_users: int, min_conversations: int) -> DataFrame:
     """Add `released`: the thresholds, then complementary suppression within each group of siblings."""
-    ok = (F.col("users") >= min_users) & (F.col("conversations") >= min_conversations)
+    ok = meets_thresholds(F.col("users"), F.col("conversations"), min_users=min_users,
+                          min_conversations=min_conversations)
     siblings = Window.partitionBy("scope", "level", "parent")
     smallest_ok = Window.partitionBy("scope", "level", "parent", "ok").orderBy("conversations", "cluster")
     flagged = (facts.withColumn("ok", ok)
