@@ -22,17 +22,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from udfs.sources import COUNSEL_CHAT_CATEGORIES, datasets_dir
+from udfs.sources import COUNSEL_CHAT_CATEGORIES, DAILYDIALOG_SENTIMENT, datasets_dir
 
 Item = dict[str, Any]
 SENTIMENTS = ("negative", "neutral", "positive")
 
-# DailyDialog emotion -> 3-way sentiment. Surprise is left unscored: in MELD, which labels emotion and
-# sentiment separately, surprise utterances split about evenly between positive and negative.
-DAILYDIALOG_SENTIMENT = {
-    "happiness": "positive", "no emotion": "neutral",
-    "anger": "negative", "disgust": "negative", "fear": "negative", "sadness": "negative",
-}
 XSTEST_MODELS = ("gpt4", "mistralguard", "mistralinstruct")
 XSTEST_REFUSALS = ("2_full_refusal", "3_partial_refusal")
 

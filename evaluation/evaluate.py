@@ -288,13 +288,16 @@ def pooled_affective(runs: dict[str, tuple[list[Item], list[Prediction]]]) -> di
 
 def held_out(name: str, items: list[Item]) -> list[Item]:
     """The items the default model never saw: the test split of a source it trains on (udfs/sources.py
-    splits Counsel Chat by question and Arena-Hard by prompt id), every item of the others."""
+    splits Counsel Chat by question and Arena-Hard by prompt id; DailyDialog trains on its train and
+    validation splits, so its upstream test split), every item of the others."""
     from udfs.sources import hashed_split
 
     if name == "counsel-chat":
         return [i for i in items if hashed_split(i["messages"][0]["content"].replace("\n\n", "\n", 1)) == "test"]
     if name == "arena-hard":
         return [i for i in items if hashed_split(i["id"].removeprefix("arena-hard/")) == "test"]
+    if name == "dailydialog":
+        return [i for i in items if i["label"]["split"] == "test"]
     return items
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -164,6 +165,22 @@ def test_splits_keep_a_prompt_on_one_side():
         sides.setdefault(e["context"], set()).add(e["split"])
     assert all(len(s) == 1 for s in sides.values())
     assert np.mean([s == {"train"} for s in sides.values()]) == pytest.approx(0.9, abs=0.05)
+
+
+def test_dailydialog_trains_on_its_train_and_validation_splits_and_never_reads_test():
+    from evaluation.converters import dailydialog as dailydialog_items
+    from evaluation.evaluate import held_out
+    from udfs.sources import dailydialog, datasets_dir
+
+    examples = list(dailydialog(datasets_dir()))
+    assert Counter((e["split"], e["polarity"]) for e in examples) == {
+        ("train", -1): 2245, ("train", 0): 18139, ("train", 1): 11182,  # 1 in 4 neutral training lines
+        ("val", -1): 91, ("val", 0): 3416, ("val", 1): 305, ("test", -1): 79, ("test", 0): 3692, ("test", 1): 379}
+    upstream = dailydialog_items()
+    tuning = sum(len(i["label"]["sentiment"]) for i in upstream if i["label"]["split"] == "validation")
+    assert tuning == sum(e["split"] != "train" for e in examples)  # all of validation, nothing of test
+    evaluated = held_out("dailydialog", upstream)
+    assert len(evaluated) == 1000 and {i["label"]["split"] for i in evaluated} == {"test"}
 
 
 def _rbr_row(completion: str, refers: bool) -> str:

@@ -23,6 +23,7 @@ import csv
 import hashlib
 import json
 import os
+import zipfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterator
@@ -46,6 +47,16 @@ JBB_REFUSAL_OPENINGS = ("i'm sorry", "i am sorry", "i apologize", "i cannot", "i
                         "as an ai", "i will not", "i won't", "unfortunately", "i'm not able", "i must")
 GOEMOTIONS_POLARITY = {"positive": 1, "negative": -1, "neutral": 0, "ambiguous": 0}
 TWEETEVAL_POLARITY = {"0": -1, "1": 0, "2": 1}
+# DailyDialog emotion -> 3-way sentiment. Surprise is left unscored: in MELD, which labels emotion and
+# sentiment separately, surprise utterances split about evenly between positive and negative.
+DAILYDIALOG_SENTIMENT = {
+    "happiness": "positive", "no emotion": "neutral",
+    "anger": "negative", "disgust": "negative", "fear": "negative", "sadness": "negative",
+}
+POLARITY = {"negative": -1, "neutral": 0, "positive": 1}
+# One in this many DailyDialog training utterances without emotion is kept (bucket of the dialogue and
+# turn): 85 % of its utterances have none, and the head weighs its classes equally anyway.
+DAILYDIALOG_NEUTRAL_KEPT = 4
 
 
 def datasets_dir() -> Path:
@@ -207,6 +218,26 @@ def tweeteval(root: Path) -> Iterator[Example]:
                    "text": text, "polarity": TWEETEVAL_POLARITY[label], "strength": None}
 
 
+def dailydialog(root: Path) -> Iterator[Example]:
+    """DailyDialog's everyday spoken dialogue, each utterance a message (`DAILYDIALOG_SENTIMENT`; surprise
+    left out). INDEX.md: train on `train`, tune on `validation` (halved here into val and test by the
+    dialogue); its `test` split is evaluation-only and never read here. Of the training utterances
+    without emotion one in `DAILYDIALOG_NEUTRAL_KEPT` is kept."""
+    with zipfile.ZipFile(root / "dailydialog" / "data.zip") as archive:
+        dialogues = json.loads(archive.read("data/dialogues.json"))
+    for d in dialogues:
+        if d["data_split"] == "test":
+            continue
+        split = "train" if d["data_split"] == "train" else halved(d["dialogue_id"])
+        for i, turn in enumerate(d["turns"]):
+            sentiment = DAILYDIALOG_SENTIMENT.get(turn["emotion"])
+            if sentiment is None or (split == "train" and sentiment == "neutral"
+                                     and bucket(f"{d['dialogue_id']}/{i}") % DAILYDIALOG_NEUTRAL_KEPT):
+                continue
+            yield {"kind": "message", "source": "dailydialog", "split": split, "text": turn["utterance"],
+                   "polarity": POLARITY[sentiment], "strength": None}
+
+
 # --- Use and categories -----------------------------------------------------------------------------
 
 def counsel_chat(root: Path) -> Iterator[Example]:
@@ -240,11 +271,11 @@ def arena_hard(root: Path) -> Iterator[Example]:
 
 
 PUBLIC_SOURCES = {"rbr-gold": rbr_gold, "coconot": coconot, "jailbreakbench": jailbreakbench,
-                  "goemotions": goemotions, "tweeteval": tweeteval, "counsel-chat": counsel_chat,
-                  "arena-hard": arena_hard}
+                  "goemotions": goemotions, "tweeteval": tweeteval, "dailydialog": dailydialog,
+                  "counsel-chat": counsel_chat, "arena-hard": arena_hard}
 LICENCES = {"seed": "Apache-2.0 (this project)", "seed-conversations": "Apache-2.0 (this project)", "rbr-gold": "MIT", "coconot": "MIT",
             "jailbreakbench": "MIT", "goemotions": "Apache-2.0", "tweeteval": "SemEval / Twitter terms",
-            "counsel-chat": "research only", "arena-hard": "Apache-2.0"}
+            "dailydialog": "CC BY-NC-SA 4.0", "counsel-chat": "research only", "arena-hard": "Apache-2.0"}
 
 
 def training_examples(root: Path | None = None, sources: tuple[str, ...] = tuple(PUBLIC_SOURCES)) -> list[Example]:
