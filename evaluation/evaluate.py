@@ -190,6 +190,63 @@ def _by_emotion(items: list[Item], preds: list[Prediction]) -> dict[str, dict[st
     return {emotion: dict(c) for emotion, c in sorted(counts.items())}
 
 
+POLARITY_VALUE = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
+SHIFT_MIN_MESSAGES = 6  # as the product: first 3 against last 3 user messages, dialogues with 6 or more
+
+
+def _shift(labels: dict[int, str]) -> float | None:
+    """Mean polarity of the last 3 labelled messages minus the first 3; None under SHIFT_MIN_MESSAGES."""
+    values = [POLARITY_VALUE[labels[i]] for i in sorted(labels)]
+    if len(values) < SHIFT_MIN_MESSAGES:
+        return None
+    return (sum(values[-3:]) - sum(values[:3])) / 3
+
+
+def _auc(scores: list[float], positive: list[bool]) -> float | None:
+    """Probability that a positive outranks a negative (ties count half); None without both."""
+    pos = [s for s, p in zip(scores, positive) if p]
+    neg = [s for s, p in zip(scores, positive) if not p]
+    if not pos or not neg:
+        return None
+    wins = sum(1.0 if a > b else 0.5 if a == b else 0.0 for a in pos for b in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def shift_scores(truth: list[float], predicted: list[float]) -> dict[str, Any]:
+    """How a per-dialogue start-to-end shift read from predicted sentiment matches the shift read from
+    the human labels: the mean shift (what the product publishes) of both, their Pearson correlation, and
+    the AUC of the predicted shift for telling dialogues that end better (true shift > 0) from those that
+    end worse (< 0)."""
+    import numpy as np
+
+    t, p = np.asarray(truth, float), np.asarray(predicted, float)
+    moved = t != 0
+    return {"dialogues": int(len(t)), "true_mean_shift": float(t.mean()) if len(t) else None,
+            "predicted_mean_shift": float(p.mean()) if len(p) else None,
+            "pearson": float(np.corrcoef(t, p)[0, 1]) if len(t) > 2 and t.std() and p.std() else None,
+            "auc_better_vs_worse": _auc(p[moved].tolist(), (t[moved] > 0).tolist())}
+
+
+def _shift_pairs(items: list[Item], preds: list[Prediction]) -> tuple[list[float], list[float], list[float]]:
+    """Per dialogue with SHIFT_MIN_MESSAGES labelled user messages: the true, predicted and VADER shift,
+    each over the same labelled messages."""
+    from udfs.build import vader_polarity
+
+    names = {-1: "negative", 0: "neutral", 1: "positive"}
+    truth, predicted, vader = [], [], []
+    for item, p in zip(items, preds):
+        labelled = {i: s for i, s in item["label"]["sentiment"].items() if i in p["sentiment"]}
+        true_shift = _shift(labelled)
+        if true_shift is None:
+            continue
+        texts = {m["index"]: m["content"] for m in item["messages"]}
+        lexicon = vader_polarity([texts[i] for i in sorted(labelled)])
+        truth.append(true_shift)
+        predicted.append(_shift({i: p["sentiment"][i] for i in labelled}))
+        vader.append(_shift({i: names[int(v)] for i, v in zip(sorted(labelled), lexicon)}))
+    return truth, predicted, vader
+
+
 def score_sentiment(items: list[Item], preds: list[Prediction], group_key: str) -> dict[str, Any]:
     """3-way sentiment of every labelled user message, overall and per split or corpus.
 
@@ -199,11 +256,15 @@ def score_sentiment(items: list[Item], preds: list[Prediction], group_key: str) 
         group_key: the label key to break the score down by ('split' or 'corpus').
 
     Returns:
-        'sentiment' and 'sentiment.<group>' three-way metrics, plus, where the dataset labels emotions
+        'sentiment' and 'sentiment.<group>' three-way metrics; 'shift' (and its VADER baseline): the
+        start-to-end shift of each dialogue with 6+ labelled user messages against the labels' shift
+        (`shift_scores`); plus, where the dataset labels emotions
         (MELD, DailyDialog), the model's sentiment counts per upstream emotion, unscored emotions included.
     """
+    truth, predicted, vader = _shift_pairs(items, preds)
     result = {"sentiment": three_way_metrics(*_sentiment_pairs(items, preds)),
-              "sentiment.vader_baseline": three_way_metrics(*_vader_pairs(items))}
+              "sentiment.vader_baseline": three_way_metrics(*_vader_pairs(items)),
+              "shift": shift_scores(truth, predicted), "shift.vader_baseline": shift_scores(truth, vader)}
     for group in sorted({i["label"][group_key] for i in items}):
         chosen = [(i, p) for i, p in zip(items, preds) if i["label"][group_key] == group]
         result[f"sentiment.{group}"] = three_way_metrics(*_sentiment_pairs([i for i, _ in chosen],
@@ -347,6 +408,10 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
             if isinstance(m, dict) and ("n" in m or "n_pairs" in m):
                 row = {**m, "n": m.get("n", m.get("n_pairs"))}
                 lines.append(f"{dataset:<24}{task:<38}" + "".join(f"{_fmt(row.get(c)):>13}" for c in cols))
+            elif isinstance(m, dict) and "dialogues" in m:
+                lines.append(f"{dataset:<24}{task:<38}{m['dialogues']:>13}  mean shift: true {_fmt(m['true_mean_shift'])}, "
+                             f"predicted {_fmt(m['predicted_mean_shift'])}; Pearson {_fmt(m['pearson'])}; "
+                             f"AUC better vs worse {_fmt(m['auc_better_vs_worse'])}")
     return "\n".join(lines)
 
 

@@ -1,0 +1,28 @@
+"""The evaluation's scoring: the start-to-end shift read from predicted sentiment against the labels' shift."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evaluation.evaluate import score_sentiment
+
+
+def _item(labels: list[str]) -> dict:
+    messages = [{"index": i, "role": "user", "content": f"message {i}"} for i in range(len(labels))]
+    return {"messages": messages, "label": {"sentiment": dict(enumerate(labels)), "split": "test"}}
+
+
+def test_shift_compares_last_three_with_first_three_over_dialogues_of_six_or_more():
+    neg, neu, pos = "negative", "neutral", "positive"
+    items = [_item([neg, neg, neg, pos, pos, pos]), _item([pos, pos, pos, neg, neg, neg]),
+             _item([neg, neg, pos, pos, pos]), _item([neu] * 6)]
+    predicted = [[neg, neu, neg, pos, neu, pos], [pos, pos, pos, neg, neg, neg], [pos] * 5, [neu] * 6]
+    preds = [{"sentiment": dict(enumerate(p))} for p in predicted]
+
+    shift = score_sentiment(items, preds, "split")["shift"]
+
+    assert shift["dialogues"] == 3  # the five-message dialogue has no shift
+    assert shift["true_mean_shift"] == pytest.approx(0.0)
+    assert shift["predicted_mean_shift"] == pytest.approx((4 / 3 - 2 + 0) / 3)
+    assert shift["pearson"] == pytest.approx(np.corrcoef([2, -2, 0], [4 / 3, -2, 0])[0, 1])
+    assert shift["auc_better_vs_worse"] == 1.0  # the flat dialogue is neither better nor worse
