@@ -145,10 +145,23 @@ def draw_plots(gold: dict[str, pd.DataFrame], out_dir: Path) -> dict[str, Path]:
     }
 
 
+SHIFT_COLUMNS = ["mean_shift", "shift_ci_low", "shift_ci_high"]
+
+
 def _topic_columns(clusters: pd.DataFrame) -> pd.DataFrame:
+    """The topic table as shown: a top-level cluster's parent and a missing shift say why they are empty."""
     keep = ["scope", "level", "cluster", "parent", "name", "conversations", "users", "pushback_rate",
-            "referral_rate", "mean_shift", "shift_ci_low", "shift_ci_high", "withheld"]
-    return clusters[keep] if len(clusters) else clusters
+            "referral_rate", *SHIFT_COLUMNS, "withheld"]
+    if not len(clusters):
+        return clusters
+    shown = clusters[keep].copy()
+    shown["parent"] = [("top level" if pd.isna(p) else str(int(p))) for p in shown["parent"]]
+    why = ["withheld: under the release thresholds" if "mean_shift" in list(w) else
+           "no conversation with 6+ user messages" for w in shown["withheld"]]
+    for column in SHIFT_COLUMNS:
+        shown[column] = [r if pd.isna(v) else f"{v:.4f}" for v, r in zip(shown[column], why)]
+    shown["withheld"] = [", ".join(w) or "nothing" for w in shown["withheld"]]
+    return shown
 
 
 def _corrections_beside_raw(df: pd.DataFrame) -> pd.DataFrame:
@@ -161,12 +174,25 @@ def _corrections_beside_raw(df: pd.DataFrame) -> pd.DataFrame:
     return df[rest[:at] + present + rest[at:]]
 
 
+def _correction_cell(column: str, value: Any) -> str:
+    """A correction column's cell: the value, or why a row that no labelled sample corrected has none."""
+    if pd.isna(value):
+        return "no labelled sample"
+    if column == "labelled_conversations":
+        return f"{int(value):,}"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
 def _table_html(df: pd.DataFrame) -> str:
     shown = _corrections_beside_raw(df.drop(columns=[c for c in ("model_version", "run_id", "computed_at")
                                                      if c in df.columns]))
     if shown.empty:
         return "<p><em>No row passed the release thresholds.</em></p>"
-    return shown.to_html(index=False, float_format=lambda v: f"{v:.4f}", border=0, classes="t")
+    if "corrected" in shown.columns:
+        shown = shown.assign(**{c: [_correction_cell(c, v) for v in shown[c]]
+                                for c in CORRECTION_COLUMNS if c in shown.columns})
+    return shown.to_html(index=False, float_format=lambda v: f"{v:.4f}", border=0, classes="t",
+                         na_rep="not available")
 
 
 def render_html(gold: dict[str, pd.DataFrame], plots: dict[str, Path], meta: dict[str, Any]) -> str:

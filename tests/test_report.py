@@ -87,3 +87,25 @@ def test_a_corrected_figure_is_shown_beside_the_raw_one(tmp_path):
     assert "<th>corrected</th>" not in page[page.index("<h2>Pushback</h2>"):]  # no correction: columns hidden
     assert headline_metrics(gold)["corrected.share.affective"] == 0.021
     assert "corrected.pushback.all" not in headline_metrics(gold)
+
+
+def test_no_cell_is_nan_an_empty_figure_says_why(tmp_path):
+    gold = _gold()
+    gold["prevalence"] = gold["prevalence"].assign(
+        corrected=[0.021, None], corrected_ci_low=[0.012, None], corrected_ci_high=[0.03, None],
+        correction_method=["PPI++", None], labelled_conversations=[400, None])
+    withheld = {**_cluster("fine", 3, 0, "pet / vet", 30, 20, 0.5, 0.5), "mean_shift": None,
+                "shift_ci_low": None, "shift_ci_high": None, "withheld": ["pushback_reason_mix", "mean_shift"]}
+    too_short = {**_cluster("fine", 4, 0, "exam / stress", 30, 20, 0.2, 0.2), "mean_shift": None,
+                 "shift_ci_low": None, "shift_ci_high": None}
+    gold["topic_clusters"] = pd.concat([gold["topic_clusters"], pd.DataFrame([withheld, too_short])],
+                                       ignore_index=True)
+    page = write_report(gold, tmp_path, {})["index"].read_text()
+    cells = page.replace("<td>", "\n<td>").splitlines()
+    assert not [c for c in cells if c.startswith(("<td>NaN", "<td>None", "<td></td>"))]
+    prevalence = page[page.index("<h2>Prevalence</h2>"):page.index("<h2>Pushback</h2>")]
+    assert prevalence.count("<td>no labelled sample</td>") == 5 and "<td>400</td>" in prevalence
+    topics = page[page.index("<h2>Topics</h2>"):page.index("<h2>Long conversations</h2>")]
+    assert topics.count("<td>withheld: under the release thresholds</td>") == 3
+    assert topics.count("<td>no conversation with 6+ user messages</td>") == 3
+    assert "<td>top level</td>" in topics and "<td>pushback_reason_mix, mean_shift</td>" in topics
