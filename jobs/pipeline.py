@@ -7,6 +7,7 @@ No conversation text or raw user id is ever logged.
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -148,7 +149,13 @@ def _report(ctx: Context) -> dict[str, float]:
                                   f"{ctx.cfg['privacy']['min_conversations']} conversations"}
     paths = write_report(gold, ctx.report_dir, meta)
     ctx.results["report"] = paths["index"]
-    return headline_metrics(gold)
+    figures = headline_metrics(gold)
+    # The same figures as the MLflow metrics, for dashboards that read a file.
+    summary = {"run_id": ctx.run_id, "model_version": _heads(ctx).version, "figures": figures,
+               "release_thresholds": {"min_users": ctx.cfg["privacy"]["min_users"],
+                                      "min_conversations": ctx.cfg["privacy"]["min_conversations"]}}
+    (ctx.report_dir / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True), encoding="utf-8")
+    return figures
 
 
 def headline_metrics(gold: dict[str, Any]) -> dict[str, float]:

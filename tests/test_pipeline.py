@@ -198,7 +198,7 @@ def test_tables_are_delta_with_run_ids_in_history_and_readable_by_deltalake(spar
     assert {r["userMetadata"] for r in history.collect()} >= {"first"}
 
 
-def test_mlflow_run_holds_metrics_params_and_the_report(spark, run):
+def test_mlflow_run_holds_metrics_params_and_the_report(spark, run, tmp_path):
     from mlflow.tracking import MlflowClient
 
     root, _ = run
@@ -220,7 +220,15 @@ def test_mlflow_run_holds_metrics_params_and_the_report(spark, run):
     assert set(children) == {"ingest", "classify", "aggregate", "topics", "report"}
     assert children["classify"].data.params["model_version"]
     artifacts = [a.path for a in client.list_artifacts(parents[0].info.run_id, "report")]
-    assert "report/index.html" in artifacts
+    assert {"report/index.html", "report/summary.json"} <= set(artifacts)
+    # The run's own copy: a later run in the fixture rewrites the report folder.
+    summary = json.loads(Path(client.download_artifacts(parents[0].info.run_id, "report/summary.json",
+                                                        str(tmp_path))).read_text())
+    assert summary["run_id"] == "first" and summary["model_version"] == children["classify"].data.params["model_version"]
+    logged = {k.removeprefix("report."): v for k, v in data.metrics.items()
+              if k.startswith("report.") and k != "report.seconds"}
+    assert summary["figures"] == pytest.approx(logged)
+    assert "share.affective" in summary["figures"] and "pushback.all" in summary["figures"]
 
 
 def test_notebook_opens_the_gold_tables_and_draws_the_figures(run, monkeypatch):
