@@ -25,6 +25,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from evaluation.converters import CONVERTERS, SENTIMENTS, Item, datasets_dir
+from udfs.sources import POLARITY
 from udfs.features import refusal_baseline
 
 BATCH_CONVERSATIONS = 256
@@ -41,6 +42,7 @@ TARGETS = {
 SENTIMENT_DATASETS = ("meld", "dailydialog", "uss-user-satisfaction")
 
 Prediction = dict[str, Any]
+SENTIMENT_NAMES = {value: name for name, value in POLARITY.items()}
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -172,14 +174,17 @@ def _sentiment_pairs(items: list[Item], preds: list[Prediction]) -> tuple[list[s
     return [t for t, _ in pairs], [p for _, p in pairs]
 
 
-def _vader_pairs(items: list[Item]) -> tuple[list[str], list[str]]:
-    """(truth, VADER's sentiment) of every labelled user message: the one-minute lexicon baseline."""
+def _vader_predictions(items: list[Item]) -> list[Prediction]:
+    """VADER's sentiment of every labelled user message, shaped as predictions: the one-minute lexicon
+    baseline (one pass of the lexicon over all messages)."""
     from udfs.build import vader_polarity
 
-    messages = [(item["label"]["sentiment"][m["index"]], m["content"]) for item in items for m in item["messages"]
+    labelled = [(n, m["index"], m["content"]) for n, item in enumerate(items) for m in item["messages"]
                 if m["index"] in item["label"]["sentiment"]]
-    names = {-1: "negative", 0: "neutral", 1: "positive"}
-    return [t for t, _ in messages], [names[int(v)] for v in vader_polarity([c for _, c in messages])]
+    preds: list[Prediction] = [{"sentiment": {}} for _ in items]
+    for (n, index, _), value in zip(labelled, vader_polarity([c for _, _, c in labelled])):
+        preds[n]["sentiment"][index] = SENTIMENT_NAMES[int(value)]
+    return preds
 
 
 def _by_emotion(items: list[Item], preds: list[Prediction]) -> dict[str, dict[str, int]]:
@@ -190,13 +195,12 @@ def _by_emotion(items: list[Item], preds: list[Prediction]) -> dict[str, dict[st
     return {emotion: dict(c) for emotion, c in sorted(counts.items())}
 
 
-POLARITY_VALUE = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
 SHIFT_MIN_MESSAGES = 6  # as the product: first 3 against last 3 user messages, dialogues with 6 or more
 
 
 def _shift(labels: dict[int, str]) -> float | None:
     """Mean polarity of the last 3 labelled messages minus the first 3; None under SHIFT_MIN_MESSAGES."""
-    values = [POLARITY_VALUE[labels[i]] for i in sorted(labels)]
+    values = [POLARITY[labels[i]] for i in sorted(labels)]
     if len(values) < SHIFT_MIN_MESSAGES:
         return None
     return (sum(values[-3:]) - sum(values[:3])) / 3
@@ -227,24 +231,17 @@ def shift_scores(truth: list[float], predicted: list[float]) -> dict[str, Any]:
             "auc_better_vs_worse": _auc(p[moved].tolist(), (t[moved] > 0).tolist())}
 
 
-def _shift_pairs(items: list[Item], preds: list[Prediction]) -> tuple[list[float], list[float], list[float]]:
-    """Per dialogue with SHIFT_MIN_MESSAGES labelled user messages: the true, predicted and VADER shift,
-    each over the same labelled messages."""
-    from udfs.build import vader_polarity
-
-    names = {-1: "negative", 0: "neutral", 1: "positive"}
-    truth, predicted, vader = [], [], []
+def _shift_pairs(items: list[Item], preds: list[Prediction]) -> tuple[list[float], list[float]]:
+    """Per dialogue with SHIFT_MIN_MESSAGES labelled and predicted user messages: the true and the
+    predicted shift over those messages."""
+    truth, predicted = [], []
     for item, p in zip(items, preds):
         labelled = {i: s for i, s in item["label"]["sentiment"].items() if i in p["sentiment"]}
         true_shift = _shift(labelled)
-        if true_shift is None:
-            continue
-        texts = {m["index"]: m["content"] for m in item["messages"]}
-        lexicon = vader_polarity([texts[i] for i in sorted(labelled)])
-        truth.append(true_shift)
-        predicted.append(_shift({i: p["sentiment"][i] for i in labelled}))
-        vader.append(_shift({i: names[int(v)] for i, v in zip(sorted(labelled), lexicon)}))
-    return truth, predicted, vader
+        if true_shift is not None:
+            truth.append(true_shift)
+            predicted.append(_shift({i: p["sentiment"][i] for i in labelled}))
+    return truth, predicted
 
 
 def score_sentiment(items: list[Item], preds: list[Prediction], group_key: str) -> dict[str, Any]:
@@ -261,10 +258,11 @@ def score_sentiment(items: list[Item], preds: list[Prediction], group_key: str) 
         (`shift_scores`); plus, where the dataset labels emotions
         (MELD, DailyDialog), the model's sentiment counts per upstream emotion, unscored emotions included.
     """
-    truth, predicted, vader = _shift_pairs(items, preds)
+    vader = _vader_predictions(items)
     result = {"sentiment": three_way_metrics(*_sentiment_pairs(items, preds)),
-              "sentiment.vader_baseline": three_way_metrics(*_vader_pairs(items)),
-              "shift": shift_scores(truth, predicted), "shift.vader_baseline": shift_scores(truth, vader)}
+              "sentiment.vader_baseline": three_way_metrics(*_sentiment_pairs(items, vader)),
+              "shift": shift_scores(*_shift_pairs(items, preds)),
+              "shift.vader_baseline": shift_scores(*_shift_pairs(items, vader))}
     for group in sorted({i["label"][group_key] for i in items}):
         chosen = [(i, p) for i, p in zip(items, preds) if i["label"][group_key] == group]
         result[f"sentiment.{group}"] = three_way_metrics(*_sentiment_pairs([i for i, _ in chosen],

@@ -19,10 +19,14 @@ def test_shift_compares_last_three_with_first_three_over_dialogues_of_six_or_mor
     predicted = [[neg, neu, neg, pos, neu, pos], [pos, pos, pos, neg, neg, neg], [pos] * 5, [neu] * 6]
     preds = [{"sentiment": dict(enumerate(p))} for p in predicted]
 
-    shift = score_sentiment(items, preds, "split")["shift"]
+    scores = score_sentiment(items, preds, "split")
+    shift = scores["shift"]
 
     assert shift["dialogues"] == 3  # the five-message dialogue has no shift
     assert shift["true_mean_shift"] == pytest.approx(0.0)
     assert shift["predicted_mean_shift"] == pytest.approx((4 / 3 - 2 + 0) / 3)
     assert shift["pearson"] == pytest.approx(np.corrcoef([2, -2, 0], [4 / 3, -2, 0])[0, 1])
     assert shift["auc_better_vs_worse"] == 1.0  # the flat dialogue is neither better nor worse
+    lexicon = scores["shift.vader_baseline"]  # "message i" is neutral to the lexicon: no shift at all
+    assert lexicon["dialogues"] == 3 and lexicon["predicted_mean_shift"] == 0.0 and lexicon["pearson"] is None
+    assert scores["sentiment.vader_baseline"]["n"] == 23
