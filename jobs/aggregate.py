@@ -3,7 +3,8 @@
     python -m jobs.aggregate --profile local --output out/
 
 From the silver labels of the model version in use it writes `prevalence` (share of conversations by
-use and category, Wilson interval, denominator stated), `pushback` (rate and reason mix per segment),
+use and category, of companionship or roleplay together and of long conversations, Wilson interval,
+denominator stated), `pushback` (rate and reason mix per segment),
 `referral` (rate per segment) and `sentiment_shift` (mean of the last 3 minus the first 3 user messages
 on conversations with 6+ user messages, Poisson-bootstrap interval). A row is released only when the
 conversations it describes come from at least `privacy.min_users` users and number at least
@@ -59,16 +60,37 @@ def z_value(confidence: float) -> float:
     return NormalDist().inv_cdf(0.5 + confidence / 2)
 
 
-def prevalence(labels: DataFrame, *, z: float, sample: LabelledSample | None = None) -> DataFrame:
-    """Share of all classified conversations by use, and by category of all and of affective ones.
+# Measures of prevalence beside the uses and categories: the study's companionship and roleplay taken
+# together (a conversation counted once), and long conversations (no model decides this one).
+COMPANIONSHIP_OR_ROLEPLAY = "companionship_or_roleplay"
+LONG_CONVERSATIONS = "long_conversations"
 
-    With a human-labelled sample, each share also gets its PPI++ correction (jobs.ppi.with_correction).
+
+def companionship_or_roleplay(categories: Column) -> Column:
+    return F.arrays_overlap(categories, F.array(F.lit("companionship"), F.lit("romantic_roleplay")))
+
+
+def _measures() -> Column:
+    """Per conversation, the measures it counts in besides its use: its categories and the two above."""
+    none = F.array().cast("array<string>")
+    return F.concat("categories",
+                    F.when(companionship_or_roleplay(F.col("categories")), F.array(F.lit(COMPANIONSHIP_OR_ROLEPLAY)))
+                    .otherwise(none),
+                    F.when(F.col("is_long"), F.array(F.lit(LONG_CONVERSATIONS))).otherwise(none))
+
+
+def prevalence(labels: DataFrame, *, z: float, sample: LabelledSample | None = None) -> DataFrame:
+    """Share of all classified conversations by use, and by category (and the measures above) of all and
+    of affective ones.
+
+    With a human-labelled sample, each share of a model's decision also gets its PPI++ correction
+    (jobs.ppi.with_correction); the share of long conversations, a count of messages, needs none.
     """
     total = labels.agg(F.count("*").alias("denominator"))
     affective_total = labels.where(F.col("use") == "affective").agg(F.count("*").alias("denominator"))
     by_use = labels.groupBy(F.col("use").alias("measure")).agg(
         F.count("*").alias("conversations"), F.countDistinct("user_id").alias("users"))
-    by_category = labels.select(F.explode("categories").alias("measure"), "user_id").groupBy("measure").agg(
+    by_category = labels.select(F.explode(_measures()).alias("measure"), "user_id").groupBy("measure").agg(
         F.count("*").alias("conversations"), F.countDistinct("user_id").alias("users"))
     rows = (
         by_use.crossJoin(total).withColumn("population", F.lit("all conversations"))
@@ -97,8 +119,10 @@ def prevalence_terms(c: Column) -> list[Term]:
 
     populations = (("all conversations", F.lit(True)), ("affective conversations", c["use"] == "affective"))
     by_use = [((use, "all conversations"), c["use"] == use, F.lit(True)) for use in USES]
-    by_category = [((category, population), F.array_contains(c["categories"], category) & within, within)
-                   for category in CATEGORIES for population, within in populations]
+    members = {**{category: F.array_contains(c["categories"], category) for category in CATEGORIES},
+               COMPANIONSHIP_OR_ROLEPLAY: companionship_or_roleplay(c["categories"])}
+    by_category = [((measure, population), member & within, within)
+                   for measure, member in members.items() for population, within in populations]
     return by_use + by_category
 
 

@@ -8,19 +8,19 @@ from jobs.aggregate import (
     conversation_shift, prevalence, rate_by_segment, release, sentiment_shift, wilson, z_value,
 )
 
-LABELS_SCHEMA = "conversation_id string, user_id string, use string, categories array<string>, pushback boolean, pushback_reason string, referral boolean"
+LABELS_SCHEMA = "conversation_id string, user_id string, use string, categories array<string>, pushback boolean, pushback_reason string, referral boolean, is_long boolean"
 
 
 def _labels(spark):
     rows = [
-        ("c1", "u1", "affective", ["counseling"], True, "safety", True),
-        ("c2", "u2", "affective", ["counseling", "companionship"], False, None, False),
-        ("c3", "u2", "affective", ["coaching"], False, None, False),
-        ("c4", "u3", "task", [], True, "capability", False),
-        ("c5", "u4", "task", [], False, None, False),
-        ("c6", "u4", "content_creation", [], False, None, False),
-        ("c7", "u5", "task", [], False, None, False),
-        ("c8", "u6", "task", [], False, None, False),
+        ("c1", "u1", "affective", ["counseling"], True, "safety", True, True),
+        ("c2", "u2", "affective", ["counseling", "companionship"], False, None, False, False),
+        ("c3", "u2", "affective", ["coaching"], False, None, False, False),
+        ("c4", "u3", "task", [], True, "capability", False, True),
+        ("c5", "u4", "task", [], False, None, False, False),
+        ("c6", "u4", "content_creation", [], False, None, False, False),
+        ("c7", "u5", "task", [], False, None, False, False),
+        ("c8", "u6", "task", [], False, None, False, False),
     ]
     return spark.createDataFrame(rows, LABELS_SCHEMA)
 
@@ -41,6 +41,18 @@ def test_prevalence_states_numerator_denominator_and_users(spark):
     assert rows[("counseling", "affective conversations")]["share"] == pytest.approx(2 / 3)
     assert rows[("counseling", "all conversations")]["share"] == pytest.approx(2 / 8)
     assert set(rows) >= {("companionship", "affective conversations"), ("content_creation", "all conversations")}
+
+
+def test_prevalence_counts_companionship_or_roleplay_once_and_long_conversations(spark):
+    labels = _labels(spark).union(spark.createDataFrame(
+        [("c9", "u7", "affective", ["companionship", "romantic_roleplay"], False, None, False, False)], LABELS_SCHEMA))
+    shares = prevalence(labels, z=1.96).where(F.col("measure").isin("companionship_or_roleplay", "long_conversations"))
+    assertDataFrameEqual(shares.select("measure", "population", "conversations", "denominator", "users"), [
+        ("companionship_or_roleplay", "all conversations", 2, 9, 2),
+        ("companionship_or_roleplay", "affective conversations", 2, 4, 2),
+        ("long_conversations", "all conversations", 2, 9, 2),
+        ("long_conversations", "affective conversations", 2, 4, 2),
+    ], checkRowOrder=False)
 
 
 def test_pushback_rate_per_segment(spark):

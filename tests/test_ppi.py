@@ -9,7 +9,7 @@ from jobs.ppi import Moments, ppi_ratio
 
 Z = z_value(0.95)
 LABELS_SCHEMA = ("conversation_id string, user_id string, use string, categories array<string>, pushback boolean, "
-                 "pushback_reason string, referral boolean")
+                 "pushback_reason string, referral boolean, is_long boolean")
 TRUTH_SCHEMA = ("conversation_id string, user_id string, use string, categories array<string>, pushback boolean, "
                 "referral boolean, shift double")
 
@@ -90,7 +90,7 @@ def _frames(spark, seed: int, *, n_labelled: int = 500, users: int | None = None
         return ("affective", ["counseling"]) if is_affective else ("task", [])
 
     labels = spark.createDataFrame(
-        [(f"c{i}", user[i], *use(a), bool(p), "safety" if p else None, False)
+        [(f"c{i}", user[i], *use(a), bool(p), "safety" if p else None, False, False)
          for i, (a, p) in enumerate(zip(pred_affective, pred_pushback))], LABELS_SCHEMA)
     truth = spark.createDataFrame([(f"c{i}", user[i], *use(affective[i]), bool(pushback[i]), False, None)
                                    for i in labelled.tolist()], TRUTH_SCHEMA)
