@@ -16,7 +16,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 AIRFLOW_VENV := .venv-airflow
 
-.PHONY: venv jars dist airflow run test test-cluster model bench bench-scaling gpu-bundle clean
+.PHONY: venv jars dist airflow browser run test test-cluster model bench bench-scaling gpu-bundle clean
 
 $(VENV)/.installed: requirements.txt setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,8 +59,14 @@ run: jars
 	$(BIN)/affective synth --n $(N) --out $(DATA) --seed $(SEED)
 	$(BIN)/affective run --profile local --input $(DATA)/conversations --output $(OUT)
 
-test: jars airflow
+test: jars airflow browser
 	$(BIN)/python -m pytest
+
+# Headless Chromium, which opens the report in tests/test_report.py and tests/test_pipeline.py: Debian's
+# package, installed as root where it is missing.
+INSTALL_CHROMIUM = DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
+browser:
+	command -v chromium >/dev/null || $(INSTALL_CHROMIUM) || (apt-get update -q >/dev/null && $(INSTALL_CHROMIUM))
 
 # The standalone Spark cluster test alone (tests/test_cluster.py; `make test` runs it too).
 test-cluster: jars

@@ -147,7 +147,7 @@ def _report(ctx: Context) -> dict[str, float]:
     meta = {"run id": ctx.run_id, "model version": _heads(ctx).version, "encoder": ctx.cfg["model"]["encoder"],
             "release thresholds": f"{ctx.cfg['privacy']['min_users']} users, "
                                   f"{ctx.cfg['privacy']['min_conversations']} conversations"}
-    paths = write_report(gold, ctx.report_dir, meta)
+    paths = write_report(gold, ctx.report_dir, meta, _heads(ctx).metrics, _heads(ctx).version)
     ctx.results["report"] = paths["index"]
     figures = headline_metrics(gold)
     # The same figures as the MLflow metrics, for dashboards that read a file.

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from jobs.cli import stage_main
+from jobs.headlines import headline_table
 
 REPORT_TABLES = ("prevalence", "pushback", "pushback_reasons", "referral", "sentiment_shift", "suppressed")
 TOPIC_TABLES = ("topic_clusters", "topic_hierarchy", "topic_drift", "user_affective_share")
@@ -195,14 +196,26 @@ def _table_html(df: pd.DataFrame) -> str:
                          na_rep="not available")
 
 
-def render_html(gold: dict[str, pd.DataFrame], plots: dict[str, Path], meta: dict[str, Any]) -> str:
-    """The report page, with plots inlined as base64 PNG so the one file is the whole report."""
+HEADLINE_NOTE = ("<p>The study this product follows (about 4.5 million conversations with an AI assistant) beside "
+                 "this run. Intervals are 95 % (Wilson for shares and rates, bootstrap for shifts); a figure is "
+                 "released only over enough distinct users and conversations. A corrected figure uses a "
+                 "human-labelled random sample of this data (<code>affective validate --labels</code>) to remove "
+                 "the classifier's errors; without one, the raw figure carries them, and the last column says how "
+                 "large they were where the model was checked.</p>")
+
+
+def render_html(gold: dict[str, pd.DataFrame], plots: dict[str, Path], meta: dict[str, Any],
+                scores: dict[str, float] | None = None, model_version: str = "") -> str:
+    """The report page, with plots inlined as base64 PNG so the one file is the whole report; it opens on
+    the headline figures (jobs/headlines.py), checked with the model's `scores` (`Heads.metrics`)."""
     def img(name: str) -> str:
         data = base64.b64encode(plots[name].read_bytes()).decode()
         return f'<img alt="{name}" src="data:image/png;base64,{data}">'
 
     facts = "".join(f"<li>{html.escape(k)}: {html.escape(str(v))}</li>" for k, v in meta.items())
+    headlines = headline_table(gold, scores or {}, model_version).to_html(index=False, border=0, classes="t h")
     sections = [
+        ("Headline figures: the study and this run", HEADLINE_NOTE + headlines),
         ("Prevalence", img("prevalence") + _table_html(gold["prevalence"])),
         ("Pushback", img("pushback") + _table_html(gold["pushback"]) + "<h3>Reasons</h3>"
          + _table_html(gold["pushback_reasons"])),
@@ -217,20 +230,22 @@ def render_html(gold: dict[str, pd.DataFrame], plots: dict[str, Path], meta: dic
          + _table_html(gold["suppressed"])),
     ]
     body = "".join(f"<h2>{html.escape(t)}</h2>{c}" for t, c in sections)
-    style = ("body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}"
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
              "table.t{border-collapse:collapse;font-size:13px;margin:1em 0}"
              "table.t td,table.t th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}"
+             "table.h td,table.h th{text-align:left;vertical-align:top}"
              "img{max-width:100%}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>Affective use report</title>"
             f"<style>{style}</style></head><body><h1>Affective use report</h1><ul>{facts}</ul>{body}</body></html>")
 
 
-def write_report(gold: dict[str, pd.DataFrame], report_dir: Path, meta: dict[str, Any]) -> dict[str, Path]:
+def write_report(gold: dict[str, pd.DataFrame], report_dir: Path, meta: dict[str, Any],
+                 scores: dict[str, float] | None = None, model_version: str = "") -> dict[str, Path]:
     """Write index.html and the PNG plots into report_dir; return their paths."""
     report_dir.mkdir(parents=True, exist_ok=True)
     plots = draw_plots(gold, report_dir)
     index = report_dir / "index.html"
-    index.write_text(render_html(gold, plots, meta), encoding="utf-8")
+    index.write_text(render_html(gold, plots, meta, scores, model_version), encoding="utf-8")
     return {"index": index, **plots}
 
 
@@ -241,7 +256,7 @@ def read_gold(spark, tables: dict[str, str]) -> dict[str, pd.DataFrame]:
     from delta.tables import DeltaTable
 
     gold = {name: read_table(spark, tables[name]).toPandas() for name in REPORT_TABLES}
-    for name in TOPIC_TABLES:  # absent until the topics stage has run
+    for name in (*TOPIC_TABLES, "validation_metrics"):  # absent until topics (validate) has run
         exists = DeltaTable.isDeltaTable(spark, tables[name])
         gold[name] = read_table(spark, tables[name]).toPandas() if exists else pd.DataFrame()
     return gold

@@ -1,7 +1,9 @@
 """One Spark session with Delta Lake for the whole test run; a fresh folder per test."""
 from __future__ import annotations
 
+import html
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -58,3 +60,28 @@ def heads(tmp_path_factory):
     from jobs.config import load_config
 
     return udfs.load_heads(load_config("local")["model"])
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Open a page in headless Chromium with JavaScript off: its text as the browser parsed it, and a
+    screenshot at `screenshot`.
+
+    Debian's `chromium`; `make test` installs it where it is missing (`make browser`)."""
+    import shutil
+
+    binary = shutil.which("chromium")
+    if binary is None:
+        pytest.fail("chromium not found: `make browser` installs Debian's chromium package (as root)")
+    flags = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-javascript", "--hide-scrollbars"]
+
+    def render(page: Path, screenshot: Path) -> str:
+        shot = subprocess.run([*flags, "--window-size=1280,2400", f"--screenshot={screenshot}", page.as_uri()],
+                              capture_output=True, text=True, timeout=120)
+        assert shot.returncode == 0 and screenshot.is_file(), shot.stderr[-2000:]
+        dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+        assert dom.returncode == 0, dom.stderr[-2000:]
+        body = re.sub(r"<(style|script)\b.*?</\1>", " ", dom.stdout, flags=re.S)
+        return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body)))
+
+    return render

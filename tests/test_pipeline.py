@@ -296,3 +296,16 @@ def test_a_registered_model_is_used_by_alias_and_named_on_every_row(spark, train
     (train_run,) = client.search_runs([experiment], "tags.`affective.run_id` = 'train'")
     assert train_run.data.metrics["train.labelled_conversations"] == N
     assert 0.5 < train_run.data.metrics["train.cv_macro_f1.use"] <= 1.0
+
+
+def test_the_runs_report_opens_on_its_headline_figures_in_a_browser(run, browser, tmp_path):
+    root, _ = run
+    text = browser(root / "out" / "report" / "index.html", tmp_path / "report.png")
+    summary = json.loads((root / "out" / "report" / "summary.json").read_text())
+    figures = summary["figures"]
+    first = text[text.index("Headline figures"):text.index("Prevalence")]
+    assert f"Affective conversations, share of all conversations 2.9 % {100 * figures['share.affective']:.1f} %" in first
+    corrected = f"{100 * figures['corrected.share.affective']:.1f} % ("
+    assert corrected in first and f"PPI++ on {N:,} labelled conversations" in first
+    assert f"model {summary['model_version']}, checked on a human-labelled sample of this data" in first
+    assert "NaN" not in text and "nan" not in text.lower().split()

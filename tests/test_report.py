@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import pandas as pd
 
+from jobs.headlines import headline_table
 from jobs.pipeline import headline_metrics
 from jobs.report import write_report
 
@@ -109,3 +111,63 @@ def test_no_cell_is_nan_an_empty_figure_says_why(tmp_path):
     assert topics.count("<td>withheld: under the release thresholds</td>") == 3
     assert topics.count("<td>no conversation with 6+ user messages</td>") == 3
     assert "<td>top level</td>" in topics and "<td>pushback_reason_mix, mean_shift</td>" in topics
+
+
+SCORES = {"test.use.macro_f1": 0.912, "test.use.n": 277, "test.pushback.f1": 0.793, "test.pushback.precision": 0.855,
+          "test.pushback.recall": 0.739, "test.pushback.n": 417}
+
+
+def _validated(gold, version="m1"):
+    """gold with `affective validate`'s scores of the affective use for `version`, and an older version's."""
+    rows = [("use_affective", 0.9, 0.8, 0.85, 0.1, 40, version, "2026-12-01 10:00:00"),
+            ("use_affective", 0.1, 0.1, 0.1, 0.9, 40, "older", "2026-12-02 10:00:00")]
+    columns = ["task", "precision", "recall", "f1", "fpr", "support", "model_version", "computed_at"]
+    return {**gold, "validation_metrics": pd.DataFrame(rows, columns=columns)}
+
+
+def test_headline_table_sets_the_study_beside_this_run_and_says_how_far_to_trust_each():
+    table = headline_table(_validated(_gold()), SCORES, "m1").set_index("Measure")
+    affective = table.loc["Affective conversations, share of all conversations"]
+    assert (affective["The study"], affective["This run"], affective["95 % interval"], affective["Of (conversations)"],
+            affective["Users"]) == ("2.9 %", "2.9 %", "2.0 % to 4.0 %", "1,000", "25")
+    assert affective["How far to trust it"] == ("model m1, checked on a human-labelled sample of this data "
+                                                "(2026-12-01): precision 0.90, recall 0.80 (40 positive)")
+    assert affective["Corrected with human labels"].startswith("none: no human-labelled sample")
+    pushback = table.loc["Pushback, share of affective conversations"]  # only the `all` row was released
+    assert pushback["This run"].startswith("not released: under the release thresholds")
+    assert pushback["How far to trust it"] == ("not validated on this data; model m1 on the test splits of public "
+                                               "human-labelled sets: F1 0.79 (precision 0.85, recall 0.74) on 417 replies")
+    shift = table.loc["Sentiment shift, affective conversations with 6+ user messages"]
+    assert (shift["This run"], shift["95 % interval"], shift["Of (conversations)"]) == ("+0.200", "+0.100 to +0.300", "40")
+    assert shift["How far to trust it"].startswith("not validated: no human-labelled sample of this data, and model m1")
+    assert table.loc["Long conversations (50+ user messages), share of all conversations",
+                     "How far to trust it"] == "exact: a count of user messages, no model involved"
+    assert table.notna().all().all() and (table != "").all().all()
+
+
+def test_headline_reasons_are_ordered_by_share_over_the_pushback_conversations():
+    gold = _gold()
+    gold["pushback"] = pd.concat([gold["pushback"], pd.DataFrame([{
+        "segment": "affective", "conversations": 300, "users": 200, "pushback_conversations": 20, "rate": 20 / 300,
+        "ci_low": 0.04, "ci_high": 0.1}])])
+    gold["pushback_reasons"] = pd.DataFrame([("affective", "policy", 5, 5, 0.25), ("affective", "safety", 12, 11, 0.6),
+                                             ("affective", "professional", 3, 3, 0.15)],
+                                            columns=["segment", "reason", "conversations", "users", "share_of_pushback"])
+    reasons = headline_table(gold, {}, "m1").set_index("Measure").loc["Main pushback reasons, affective conversations"]
+    assert reasons["This run"] == "safety 60.0 %, policy 25.0 %, professional 15.0 %"
+    assert reasons["Of (conversations)"] == "20 that push back"
+
+
+def test_the_report_opens_on_the_headline_figures_in_a_browser_without_javascript(tmp_path, browser):
+    gold = _validated(_gold())
+    gold["prevalence"] = gold["prevalence"].assign(
+        corrected=[0.021, None], corrected_ci_low=[0.012, None], corrected_ci_high=[0.03, None],
+        correction_method=["PPI++", None], labelled_conversations=[400, None])
+    page = write_report(gold, tmp_path, {"model version": "m1"}, SCORES, "m1")["index"]
+    text = browser(page, tmp_path / "report.png")
+    first = text[text.index("Headline figures"):text.index("Prevalence")]
+    assert "Affective conversations, share of all conversations 2.9 % 2.9 % 2.0 % to 4.0 % 1,000 25 " \
+           "2.1 % (1.2 % to 3.0 %), PPI++ on 400 labelled conversations" in first
+    assert "nan" not in text.lower().split() and "NaN" not in text
+    image = plt.imread(tmp_path / "report.png")
+    assert image.shape[:2] == (2400, 1280) and image.std() > 0.05  # drawn, not a blank page
