@@ -116,6 +116,12 @@ def test_build_fits_calibrates_and_versions_a_small_model(tmp_path, spark):
     assert metrics["counts"]["message|goemotions|train"] == 40
     assert 0 < metrics["test"]["pushback.all"]["tp"] + metrics["test"]["pushback.all"]["fn"]
     assert "pushback.all.regex_baseline" in metrics["test"] and "sentiment.all.vader_baseline" in metrics["test"]
+    # the heads carry their test scores over all sources, which the report states beside each figure
+    pushback = metrics["test"]["pushback.all"]
+    assert (loaded.metrics["test.pushback.precision"], loaded.metrics["test.pushback.n"]) == (
+        pushback["precision"], sum(pushback[k] for k in ("tp", "fp", "fn", "tn")))
+    assert loaded.metrics["test.use.macro_f1"] == metrics["test"]["use.all"]["macro_f1"]
+    assert not [k for k in loaded.metrics if k.startswith("test.") and "baseline" in k]
     assert build(tmp_path / "b", **settings).version == model.version
 
 
