@@ -65,18 +65,19 @@ UNITS = {"use": "conversations", "category": "conversations", "sentiment": "user
          "pushback": "replies", "referral": "replies", "pushback_reason": "replies that push back"}
 
 
-def _pct(value: float) -> str:
+def pct(value: float) -> str:
+    """A share as a percentage: two decimals under 1 %, else one."""
     return f"{100 * value:.2f} %" if value < 0.01 else f"{100 * value:.1f} %"
 
 
 def _fmt(headline: Headline, value: float) -> str:
-    return f"{value:+.3f}" if headline.table == "sentiment_shift" else _pct(value)
+    return f"{value:+.3f}" if headline.table == "sentiment_shift" else pct(value)
 
 
 def _interval(headline: Headline, low: float, high: float) -> str:
     if headline.table == "sentiment_shift":
         return f"{low:+.3f} to {high:+.3f}"
-    return f"{_pct(low)} to {_pct(high)}"
+    return f"{pct(low)} to {pct(high)}"
 
 
 def _row(headline: Headline, gold: dict[str, pd.DataFrame]) -> dict[str, Any] | None:
@@ -114,7 +115,7 @@ def _reasons(gold: dict[str, pd.DataFrame], headline: Headline) -> dict[str, str
     if not len(mine):
         return None
     pushback = _row(Headline("", "pushback", headline.key, "", ()), gold)
-    return {"This run": ", ".join(f"{r.reason} {_pct(r.share_of_pushback)}" for r in mine.itertuples()),
+    return {"This run": ", ".join(f"{r.reason} {pct(r.share_of_pushback)}" for r in mine.itertuples()),
             "95 % interval": "none: shares of one mix",
             "Of (conversations)": (f"{int(pushback['pushback_conversations']):,} that push back" if pushback
                                    else "the segment's pushback conversations"),

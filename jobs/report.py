@@ -13,10 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from jobs.cli import stage_main
-from jobs.headlines import headline_table
+from jobs.headlines import headline_table, pct
 
 REPORT_TABLES = ("prevalence", "pushback", "pushback_reasons", "referral", "sentiment_shift", "suppressed")
 TOPIC_TABLES = ("topic_clusters", "topic_hierarchy", "topic_drift", "user_affective_share")
@@ -28,9 +29,12 @@ SEGMENT_ORDER = ["all", "affective", "interpersonal_advice", "coaching", "counse
                  "romantic_roleplay"]
 
 
-def _ordered(df: pd.DataFrame, column: str) -> pd.DataFrame:
+def _ordered(df: pd.DataFrame, column: str, largest_first: str | None = None) -> pd.DataFrame:
+    """Rows by segment as SEGMENT_ORDER, and within one by `largest_first` descending where given."""
     rank = {s: i for i, s in enumerate(SEGMENT_ORDER)}
-    return df.assign(_r=df[column].map(lambda s: rank.get(s, 99))).sort_values(["_r", column]).drop(columns="_r")
+    keys = ["_r", column, *([largest_first] if largest_first else [])]
+    return (df.assign(_r=df[column].map(lambda s: rank.get(s, 99)))
+            .sort_values(keys, ascending=[True, True, False][:len(keys)]).drop(columns="_r"))
 
 
 def _figure(rows: int):
@@ -175,13 +179,30 @@ def _corrections_beside_raw(df: pd.DataFrame) -> pd.DataFrame:
     return df[rest[:at] + present + rest[at:]]
 
 
-def _correction_cell(column: str, value: Any) -> str:
-    """A correction column's cell: the value, or why a row that no labelled sample corrected has none."""
+# Columns shown as percentages, and (in the shift tables) as signed shifts on [-1, 1].
+PERCENT_COLUMNS = {"share", "rate", "share_of_pushback", "pushback_rate", "referral_rate"}
+INTERVAL_COLUMNS = {"ci_low", "ci_high", "corrected", "corrected_ci_low", "corrected_ci_high"}
+SHIFT_COLUMNS_SHOWN = {"mean_start", "mean_end", "mean_shift"}
+
+
+def _cell(column: str, value: Any, shift: bool) -> Any:
+    """A number as the reader wants it: a percentage, a signed shift, a count with thousands separators."""
+    if isinstance(value, str) or value is None or pd.isna(value):
+        return value
+    if column in SHIFT_COLUMNS_SHOWN or (shift and column in INTERVAL_COLUMNS):
+        return f"{value:+.3f}"
+    if column in PERCENT_COLUMNS | INTERVAL_COLUMNS:
+        return pct(value)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return f"{value:,}"
+    return value
+
+
+def _correction_cell(column: str, value: Any) -> Any:
+    """A correction column's cell: why a row that no labelled sample corrected has none."""
     if pd.isna(value):
         return "no labelled sample"
-    if column == "labelled_conversations":
-        return f"{int(value):,}"
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
+    return f"{int(value):,}" if column == "labelled_conversations" else value
 
 
 def _table_html(df: pd.DataFrame) -> str:
@@ -192,8 +213,26 @@ def _table_html(df: pd.DataFrame) -> str:
     if "corrected" in shown.columns:
         shown = shown.assign(**{c: [_correction_cell(c, v) for v in shown[c]]
                                 for c in CORRECTION_COLUMNS if c in shown.columns})
+    shift = "mean_shift" in shown.columns
+    shown = shown.assign(**{c: [_cell(c, v, shift) for v in shown[c]] for c in shown.columns})
     return shown.to_html(index=False, float_format=lambda v: f"{v:.4f}", border=0, classes="t",
                          na_rep="not available")
+
+
+def _sorted(gold: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The tables in the order they describe: segments as SEGMENT_ORDER, the rest by size."""
+    def by(df: pd.DataFrame, *columns: str, ascending: list[bool]) -> pd.DataFrame:
+        return df.sort_values(list(columns), ascending=ascending, kind="stable") if len(df) else df
+
+    out = dict(gold)
+    out["prevalence"] = by(gold["prevalence"], "population", "share", ascending=[False, False])
+    for name in ("pushback", "referral", "sentiment_shift"):
+        out[name] = _ordered(gold[name], "segment") if len(gold[name]) else gold[name]
+    reasons = gold["pushback_reasons"]
+    out["pushback_reasons"] = _ordered(reasons, "segment", "share_of_pushback") if len(reasons) else reasons
+    out["topic_drift"] = by(gold["topic_drift"], "conversations", ascending=[False])
+    out["suppressed"] = by(gold["suppressed"], "table_name", ascending=[True])
+    return out
 
 
 HEADLINE_NOTE = ("<p>The study this product follows (about 4.5 million conversations with an AI assistant) beside "
@@ -214,6 +253,7 @@ def render_html(gold: dict[str, pd.DataFrame], plots: dict[str, Path], meta: dic
 
     facts = "".join(f"<li>{html.escape(k)}: {html.escape(str(v))}</li>" for k, v in meta.items())
     headlines = headline_table(gold, scores or {}, model_version).to_html(index=False, border=0, classes="t h")
+    gold = _sorted(gold)
     sections = [
         ("Headline figures: the study and this run", HEADLINE_NOTE + headlines),
         ("Prevalence", img("prevalence") + _table_html(gold["prevalence"])),

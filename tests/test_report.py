@@ -48,7 +48,9 @@ def test_report_is_one_self_contained_page_with_every_plot(tmp_path):
     plots = ("prevalence", "pushback", "sentiment_shift", "topic_map", "drift", "user_share")
     assert page.count("data:image/png;base64,") == len(plots)
     assert all(paths[name].stat().st_size > 1000 for name in plots)
-    assert "0.0290" in page and "suppressed_rows" in page and "r1" in page
+    prevalence = page[page.index("<h2>Prevalence</h2>"):page.index("<h2>Pushback</h2>")]
+    assert "<td>2.9 %</td>" in prevalence and "<td>1,000</td>" in prevalence
+    assert "suppressed_rows" in page and "r1" in page
     assert "No row passed the release thresholds" in page  # the empty reasons table
 
 
@@ -85,7 +87,7 @@ def test_a_corrected_figure_is_shown_beside_the_raw_one(tmp_path):
     prevalence = page[page.index("<h2>Prevalence</h2>"):page.index("<h2>Pushback</h2>")]
     headers = [prevalence.index(f"<th>{column}</th>") for column in ("ci_high", "corrected", "users")]
     assert headers == sorted(headers)
-    assert "0.0210" in prevalence and "PPI++" in prevalence
+    assert "<td>2.1 %</td>" in prevalence and "PPI++" in prevalence
     assert "<th>corrected</th>" not in page[page.index("<h2>Pushback</h2>"):]  # no correction: columns hidden
     assert headline_metrics(gold)["corrected.share.affective"] == 0.021
     assert "corrected.pushback.all" not in headline_metrics(gold)
@@ -171,3 +173,19 @@ def test_the_report_opens_on_the_headline_figures_in_a_browser_without_javascrip
     assert "nan" not in text.lower().split() and "NaN" not in text
     image = plt.imread(tmp_path / "report.png")
     assert image.shape[:2] == (2400, 1280) and image.std() > 0.05  # drawn, not a blank page
+
+
+def test_tables_are_in_the_order_they_describe_with_numbers_formatted(tmp_path):
+    gold = _gold()
+    gold["pushback_reasons"] = pd.DataFrame(
+        [("counseling", "safety", 12, 11, 0.6), ("affective", "policy", 5, 5, 0.25), ("all", "policy", 1500, 900, 0.1),
+         ("affective", "safety", 12, 11, 0.6), ("all", "safety", 9000, 4000, 0.9)],
+        columns=["segment", "reason", "conversations", "users", "share_of_pushback"])
+    page = write_report(gold, tmp_path, {})["index"].read_text()
+    reasons = page[page.index("<h3>Reasons</h3>"):page.index("<h2>Referral")]
+    rows = [r.split("<td>")[1:3] for r in reasons.split("<tr>")[1:]]
+    assert [(s.split("<")[0], r.split("<")[0]) for s, r in rows] == [
+        ("all", "safety"), ("all", "policy"), ("affective", "safety"), ("affective", "policy"), ("counseling", "safety")]
+    assert "<td>9,000</td>" in reasons and "<td>90.0 %</td>" in reasons
+    shift = page[page.index("<h2>Sentiment shift</h2>"):page.index("<h2>Topics</h2>")]
+    assert all(f"<td>{v}</td>" in shift for v in ("+0.200", "-0.400", "+0.100", "+0.300"))
