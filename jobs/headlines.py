@@ -25,6 +25,8 @@ class Headline:
     checks: tuple[tuple[str, str], ...]
 
 
+# What the study published (Anthropic, "How people use Claude for support, advice, and companionship",
+# 2025: about 4.5 million conversations); it gives no separate share for most single categories.
 PART = "no separate figure (part of the 2.9 %)"
 SHIFT_STUDY = "slightly more positive at the end than at the start"
 
