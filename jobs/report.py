@@ -79,6 +79,31 @@ def _corrected_points(ax, df: pd.DataFrame, label: str) -> None:
         ax.legend(loc="lower right", fontsize=8)
 
 
+LABEL_LINE_POINTS = 9  # one line of 7-point labels
+LABEL_CHAR_WIDTH = 0.0095  # of the map's width, per character of a 7-point label on a 7-inch figure
+LABEL_LINE_HEIGHT = 0.03  # of the map's height
+
+
+def label_lifts(points: pd.DataFrame) -> list[int]:
+    """Per point (x, y, name), how many lines above its dot its label goes so that no two labels overlap:
+    larger clusters keep the first line, the rest move up or down a line at a time until free."""
+    span_x = max(float(points["x"].max() - points["x"].min()), 1e-9)
+    span_y = max(float(points["y"].max() - points["y"].min()), 1e-9)
+    placed: list[tuple[float, float, float]] = []  # centre x, y and half width, in fractions of the map
+    lifts = [0] * len(points)
+    for i in points.reset_index(drop=True).sort_values("conversations", ascending=False).index:
+        row = points.iloc[i]
+        x, y = (row["x"] - points["x"].min()) / span_x, (row["y"] - points["y"].min()) / span_y
+        half = len(row["name"]) * LABEL_CHAR_WIDTH / 2
+        for lift in (0, 1, -1, 2, -2, 3, -3, 4):
+            top = y + lift * LABEL_LINE_HEIGHT
+            if all(abs(x - px) >= half + ph or abs(top - py) >= LABEL_LINE_HEIGHT for px, py, ph in placed):
+                break
+        placed.append((x, top, half))
+        lifts[i] = lift
+    return lifts
+
+
 def topic_map(clusters: pd.DataFrame, path: Path, scope: str = "affective") -> Path:
     """Released fine clusters of a scope on the 2-D PCA map of their centroids, sized by conversations."""
     fine = clusters[(clusters["scope"] == scope) & (clusters["level"] == "fine")] if len(clusters) else clusters
@@ -86,8 +111,9 @@ def topic_map(clusters: pd.DataFrame, path: Path, scope: str = "affective") -> P
     if len(fine):
         ax.scatter(fine["x"], fine["y"], s=20 + 400 * fine["conversations"] / fine["conversations"].max(),
                    alpha=0.5, color="#4C72B0")
-        for row in fine.itertuples():
-            ax.annotate(row.name, (row.x, row.y), fontsize=7, ha="center")
+        for row, lift in zip(fine.itertuples(), label_lifts(fine)):
+            ax.annotate(row.name, (row.x, row.y), xytext=(0, 8 + LABEL_LINE_POINTS * lift), textcoords="offset points",
+                        fontsize=7, ha="center", va="bottom")
     ax.set_title(f"Topic map, {scope} conversations (PCA of cluster centroids)")
     return _save(plt, fig, ax, not len(fine), path)
 

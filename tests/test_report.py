@@ -5,7 +5,7 @@ import pandas as pd
 
 from jobs.headlines import headline_table
 from jobs.pipeline import headline_metrics
-from jobs.report import write_report
+from jobs.report import label_lifts, write_report
 
 
 def _gold(empty_shift: bool = False):
@@ -189,3 +189,9 @@ def test_tables_are_in_the_order_they_describe_with_numbers_formatted(tmp_path):
     assert "<td>9,000</td>" in reasons and "<td>90.0 %</td>" in reasons
     shift = page[page.index("<h2>Sentiment shift</h2>"):page.index("<h2>Topics</h2>")]
     assert all(f"<td>{v}</td>" in shift for v in ("+0.200", "-0.400", "+0.100", "+0.300"))
+
+
+def test_topic_map_labels_that_would_overlap_move_apart_and_lone_ones_stay():
+    points = pd.DataFrame({"x": [0.0, 0.01, 1.0], "y": [0.0, 0.0, 1.0], "conversations": [50, 80, 10],
+                           "name": ["grief / funeral / loss", "exam / stress / sleep", "pet / vet"]})
+    assert label_lifts(points) == [1, 0, 0]  # the larger cluster keeps its line
