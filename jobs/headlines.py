@@ -130,11 +130,10 @@ def _checked_here(task: str, validation: pd.DataFrame) -> str | None:
     if not len(rows):
         return None
     r = rows.iloc[-1]
-    when = pd.Timestamp(r["computed_at"]).strftime("%Y-%m-%d")
+    sample = f"checked on a human-labelled sample of this data (run {r['run_id']}, {pd.Timestamp(r['computed_at']):%Y-%m-%d})"
     if task == "sentiment_3way":
-        return f"checked on a human-labelled sample of this data ({when}): 3-way macro-F1 {r['f1']:.2f}"
-    return (f"checked on a human-labelled sample of this data ({when}): precision {r['precision']:.2f}, "
-            f"recall {r['recall']:.2f} ({int(r['support']):,} positive)")
+        return f"{sample}: 3-way macro-F1 {r['f1']:.2f}"
+    return f"{sample}: precision {r['precision']:.2f}, recall {r['recall']:.2f} ({int(r['support']):,} positive)"
 
 
 def _checked_on_public_sets(task: str, scores: dict[str, float]) -> str | None:
@@ -157,8 +156,8 @@ def trust(headline: Headline, scores: dict[str, float], validation: pd.DataFrame
         return f"model {model_version}, " + "; ".join(here)
     public = [s for s in (_checked_on_public_sets(task, scores) for _, task in headline.checks) if s]
     if public:
-        return (f"not validated on this data; model {model_version} on the test splits of public human-labelled "
-                f"sets: " + "; ".join(public))
+        return (f"not validated on this data; model {model_version} on the test splits of the public "
+                f"human-labelled sets its model card names: " + "; ".join(public))
     return f"not validated: no human-labelled sample of this data, and model {model_version} carries no test scores"
 
 

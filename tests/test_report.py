@@ -121,9 +121,9 @@ SCORES = {"test.use.macro_f1": 0.912, "test.use.n": 277, "test.pushback.f1": 0.7
 
 def _validated(gold, version="m1"):
     """gold with `affective validate`'s scores of the affective use for `version`, and an older version's."""
-    rows = [("use_affective", 0.9, 0.8, 0.85, 0.1, 40, version, "2026-12-01 10:00:00"),
-            ("use_affective", 0.1, 0.1, 0.1, 0.9, 40, "older", "2026-12-02 10:00:00")]
-    columns = ["task", "precision", "recall", "f1", "fpr", "support", "model_version", "computed_at"]
+    rows = [("use_affective", 0.9, 0.8, 0.85, 0.1, 40, version, "v1", "2026-12-01 10:00:00"),
+            ("use_affective", 0.1, 0.1, 0.1, 0.9, 40, "older", "v0", "2026-12-02 10:00:00")]
+    columns = ["task", "precision", "recall", "f1", "fpr", "support", "model_version", "run_id", "computed_at"]
     return {**gold, "validation_metrics": pd.DataFrame(rows, columns=columns)}
 
 
@@ -133,12 +133,13 @@ def test_headline_table_sets_the_study_beside_this_run_and_says_how_far_to_trust
     assert (affective["The study"], affective["This run"], affective["95 % interval"], affective["Of (conversations)"],
             affective["Users"]) == ("2.9 %", "2.9 %", "2.0 % to 4.0 %", "1,000", "25")
     assert affective["How far to trust it"] == ("model m1, checked on a human-labelled sample of this data "
-                                                "(2026-12-01): precision 0.90, recall 0.80 (40 positive)")
+                                                "(run v1, 2026-12-01): precision 0.90, recall 0.80 (40 positive)")
     assert affective["Corrected with human labels"].startswith("none: no human-labelled sample")
     pushback = table.loc["Pushback, share of affective conversations"]  # only the `all` row was released
     assert pushback["This run"].startswith("not released: under the release thresholds")
-    assert pushback["How far to trust it"] == ("not validated on this data; model m1 on the test splits of public "
-                                               "human-labelled sets: F1 0.79 (precision 0.85, recall 0.74) on 417 replies")
+    assert pushback["How far to trust it"] == (
+        "not validated on this data; model m1 on the test splits of the public human-labelled sets its model card "
+        "names: F1 0.79 (precision 0.85, recall 0.74) on 417 replies")
     shift = table.loc["Sentiment shift, affective conversations with 6+ user messages"]
     assert (shift["This run"], shift["95 % interval"], shift["Of (conversations)"]) == ("+0.200", "+0.100 to +0.300", "40")
     assert shift["How far to trust it"].startswith("not validated: no human-labelled sample of this data, and model m1")
