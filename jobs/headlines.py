@@ -8,7 +8,6 @@ cell is empty: a figure that cannot be shown says why.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,20 +81,16 @@ def _interval(headline: Headline, low: float, high: float) -> str:
     return f"{pct(low)} to {pct(high)}"
 
 
-def _row(headline: Headline, gold: dict[str, pd.DataFrame]) -> dict[str, Any] | None:
-    """The gold row behind a headline, or None where none was released."""
-    table = gold.get(headline.table, pd.DataFrame())
-    if not len(table):
+def _row(gold: dict[str, pd.DataFrame], table: str, key: str) -> dict[str, Any] | None:
+    """The released gold row of a measure (prevalence: share of all conversations) or segment, or None."""
+    rows = gold.get(table, pd.DataFrame())
+    if not len(rows):
         return None
-    if headline.table == "prevalence":
-        table = table[(table["measure"] == headline.key) & (table["population"] == "all conversations")]
+    if table == "prevalence":
+        rows = rows[(rows["measure"] == key) & (rows["population"] == "all conversations")]
     else:
-        table = table[table["segment"] == headline.key]
-    return table.iloc[0].to_dict() if len(table) else None
-
-
-def _present(value: Any) -> bool:
-    return value is not None and not (isinstance(value, float) and math.isnan(value))
+        rows = rows[rows["segment"] == key]
+    return rows.iloc[0].to_dict() if len(rows) else None
 
 
 def _corrected(headline: Headline, row: dict[str, Any]) -> str:
@@ -103,7 +98,7 @@ def _corrected(headline: Headline, row: dict[str, Any]) -> str:
         return "not needed: a count of messages, no model decides it"
     if headline.table == "pushback_reasons":
         return "none: a mix of the model's reasons"
-    if not _present(row.get("corrected")):
+    if pd.isna(row.get("corrected")):
         return "none: no human-labelled sample of this data"
     return (f"{_fmt(headline, row['corrected'])} ({_interval(headline, row['corrected_ci_low'], row['corrected_ci_high'])}), "
             f"{row['correction_method']} on {int(row['labelled_conversations']):,} labelled conversations")
@@ -116,7 +111,7 @@ def _reasons(gold: dict[str, pd.DataFrame], headline: Headline) -> dict[str, str
         if len(reasons) else reasons
     if not len(mine):
         return None
-    pushback = _row(Headline("", "pushback", headline.key, "", ()), gold)
+    pushback = _row(gold, "pushback", headline.key)
     return {"This run": ", ".join(f"{r.reason} {pct(r.share_of_pushback)}" for r in mine.itertuples()),
             "95 % interval": "none: shares of one mix",
             "Of (conversations)": (f"{int(pushback['pushback_conversations']):,} that push back" if pushback
@@ -184,7 +179,7 @@ def headline_table(gold: dict[str, pd.DataFrame], scores: dict[str, float], mode
             found = _reasons(gold, h)
             cells.update(found or _not_released(COLUMNS[2:6]))
             cells["Corrected with human labels"] = _corrected(h, {})
-        elif (row := _row(h, gold)) is None:
+        elif (row := _row(gold, h.table, h.key)) is None:
             cells.update(_not_released(COLUMNS[2:7]))
         else:
             value = row["mean_shift"] if h.table == "sentiment_shift" else row.get("share", row.get("rate"))
