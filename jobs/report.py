@@ -180,17 +180,22 @@ SHIFT_COLUMNS = ["mean_shift", "shift_ci_low", "shift_ci_high"]
 
 
 def _topic_columns(clusters: pd.DataFrame) -> pd.DataFrame:
-    """The topic table as shown: a top-level cluster's parent and a missing shift say why they are empty."""
+    """The topic table as shown, by scope (affective first), coarse before fine, larger first: a top-level
+    cluster's parent and a missing shift say why they are empty."""
     keep = ["scope", "level", "cluster", "parent", "name", "conversations", "users", "pushback_rate",
             "referral_rate", *SHIFT_COLUMNS, "withheld"]
     if not len(clusters):
         return clusters
-    shown = clusters[keep].copy()
+    scope_rank = {s: i for i, s in enumerate(["affective", *(f"category:{c}" for c in SEGMENT_ORDER)])}
+    shown = (clusters[keep].assign(_s=clusters["scope"].map(lambda s: scope_rank.get(s, 99)),
+                                   _l=(clusters["level"] != "coarse").astype(int))
+             .sort_values(["_s", "scope", "_l", "conversations"], ascending=[True, True, True, False])
+             .drop(columns=["_s", "_l"]))
     shown["parent"] = [("top level" if pd.isna(p) else str(int(p))) for p in shown["parent"]]
     why = ["withheld: under the release thresholds" if "mean_shift" in list(w) else
            "no conversation with 6+ user messages" for w in shown["withheld"]]
     for column in SHIFT_COLUMNS:
-        shown[column] = [r if pd.isna(v) else f"{v:.4f}" for v, r in zip(shown[column], why)]
+        shown[column] = [r if pd.isna(v) else f"{v:+.3f}" for v, r in zip(shown[column], why)]
     shown["withheld"] = [", ".join(w) or "nothing" for w in shown["withheld"]]
     return shown
 
@@ -299,6 +304,7 @@ def render_html(gold: dict[str, pd.DataFrame], plots: dict[str, Path], meta: dic
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
              "table.t{border-collapse:collapse;font-size:13px;margin:1em 0}"
              "table.t td,table.t th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}"
+             "table.t td{overflow-wrap:anywhere}"
              "table.h td,table.h th{text-align:left;vertical-align:top}"
              "img{max-width:100%}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>Affective use report</title>"

@@ -196,3 +196,17 @@ def test_topic_map_labels_that_would_overlap_move_apart_and_lone_ones_stay():
     points = pd.DataFrame({"x": [0.0, 0.01, 1.0], "y": [0.0, 0.0, 1.0], "conversations": [50, 80, 10],
                            "name": ["grief / funeral / loss", "exam / stress / sleep", "pet / vet"]})
     assert label_lifts(points) == [1, 0, 0]  # the larger cluster keeps its line
+
+
+def test_topic_table_lists_affective_first_coarse_before_fine_and_larger_first(tmp_path):
+    gold = _gold()
+    counseling = {**_cluster("coarse", 0, None, "exam / stress", 90, 70, 0.0, 0.0), "scope": "category:counseling"}
+    gold["topic_clusters"] = pd.concat([pd.DataFrame([counseling]), gold["topic_clusters"].iloc[::-1]],
+                                       ignore_index=True)
+    page = write_report(gold, tmp_path, {})["index"].read_text()
+    table = page[page.index("<h2>Topics</h2>"):page.index("<h2>Long conversations</h2>")]
+    table = table[table.index("<table"):]
+    order = [table.index(f"<td>{name}</td>") for name in
+             ("grief / funeral / loss", "funeral / grandmother", "loss / pet", "exam / stress")]
+    assert order == sorted(order)
+    assert "<td>+0.100</td>" in table
