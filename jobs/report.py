@@ -196,7 +196,9 @@ def _topic_columns(clusters: pd.DataFrame) -> pd.DataFrame:
            "no conversation with 6+ user messages" for w in shown["withheld"]]
     for column in SHIFT_COLUMNS:
         shown[column] = [r if pd.isna(v) else f"{v:+.3f}" for v, r in zip(shown[column], why)]
-    shown["withheld"] = [", ".join(w) or "nothing" for w in shown["withheld"]]
+    # Words, not identifiers, so that long cells wrap on a laptop screen.
+    shown["withheld"] = [", ".join(w).replace("_", " ") or "nothing" for w in shown["withheld"]]
+    shown["scope"] = shown["scope"].str.replace("_", " ")
     return shown
 
 
@@ -304,7 +306,6 @@ def render_html(gold: dict[str, pd.DataFrame], plots: dict[str, Path], meta: dic
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
              "table.t{border-collapse:collapse;font-size:13px;margin:1em 0}"
              "table.t td,table.t th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}"
-             "table.t td{overflow-wrap:anywhere}"
              "table.h td,table.h th{text-align:left;vertical-align:top}"
              "img{max-width:100%}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>Affective use report</title>"

@@ -112,7 +112,7 @@ def test_no_cell_is_nan_an_empty_figure_says_why(tmp_path):
     topics = page[page.index("<h2>Topics</h2>"):page.index("<h2>Long conversations</h2>")]
     assert topics.count("<td>withheld: under the release thresholds</td>") == 3
     assert topics.count("<td>no conversation with 6+ user messages</td>") == 3
-    assert "<td>top level</td>" in topics and "<td>pushback_reason_mix, mean_shift</td>" in topics
+    assert "<td>top level</td>" in topics and "<td>pushback reason mix, mean shift</td>" in topics
 
 
 SCORES = {"test.use.macro_f1": 0.912, "test.use.n": 277, "test.pushback.f1": 0.793, "test.pushback.precision": 0.855,
