@@ -180,7 +180,11 @@ def user_terms(conversations: DataFrame) -> DataFrame:
 
 
 def cluster_terms(clustered: DataFrame, terms: DataFrame, *, min_users: int, top: int) -> DataFrame:
-    """Per cluster, its `top` terms by class-based TF-IDF among terms written there by >= min_users users."""
+    """Per cluster, its `top` terms by class-based TF-IDF among terms written there by >= min_users users.
+
+    The term frequency enters as its square root (BERTopic's `reduce_frequent_words`): words that every
+    emotional conversation uses ("feel", "bit") otherwise outrank the few that say what a cluster is about.
+    """
     counted = (clustered.select(*CLUSTER_KEYS, "conversation_id", "user_id").join(terms, "conversation_id")
                .groupBy(*CLUSTER_KEYS, "term").agg(F.count("*").alias("n"), F.countDistinct("user_id").alias("users"))
                .where(F.col("users") >= min_users))
@@ -190,7 +194,7 @@ def cluster_terms(clustered: DataFrame, terms: DataFrame, *, min_users: int, top
               .withColumn("words_in_cluster", F.sum("n").over(cluster))
               .withColumn("term_total", F.sum("n").over(Window.partitionBy("scope", "level", "term")))
               .withColumn("mean_words", F.sum("n").over(level) / F.size(F.collect_set("cluster").over(level)))
-              .withColumn("score", F.col("n") / F.col("words_in_cluster")
+              .withColumn("score", F.sqrt(F.col("n") / F.col("words_in_cluster"))
                           * F.log(1 + F.col("mean_words") / F.col("term_total"))))
     ranked = scored.withColumn("rank", F.row_number().over(cluster.orderBy(F.desc("score"), "term")))
     return ranked.where(F.col("rank") <= top).groupBy(*CLUSTER_KEYS).agg(

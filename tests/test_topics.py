@@ -11,7 +11,8 @@ from pyspark.testing import assertDataFrameEqual
 
 from jobs.config import load_config
 from jobs.topics import (
-    choose_k, drift_transitions, hierarchy, members, releasable, scoped, topic_clusters, user_share_distribution,
+    choose_k, cluster_terms, drift_transitions, hierarchy, members, releasable, scoped, topic_clusters,
+    user_share_distribution,
     user_terms,
 )
 
@@ -283,3 +284,16 @@ def test_the_fit_sample_is_the_same_rows_however_they_are_partitioned(spark):
     assert not np.allclose(unsampled[1], fits[0][1])  # the sample, not all rows, placed the centres
     assigned = [{r["conversation_id"]: r["fine"] for r in a.collect()} for a, _, _ in fits]
     assert len(assigned[0]) == 300 and assigned[0] == assigned[1]
+
+
+def test_a_cluster_is_named_by_its_own_words_not_by_words_every_cluster_uses(spark):
+    clustered, terms = [], []
+    for cluster, own in ((0, "crying"), (1, "workout")):
+        for i in range(6):
+            conversation = f"{own}{i}"
+            clustered.append(("affective", "fine", cluster, conversation, f"u{cluster}{i}"))
+            terms += [(conversation, own)] + [(conversation, "feel")] * 7
+    named = cluster_terms(spark.createDataFrame(clustered, "scope string, level string, cluster int, "
+                                                           "conversation_id string, user_id string"),
+                          spark.createDataFrame(terms, "conversation_id string, term string"), min_users=5, top=2)
+    assertDataFrameEqual(named, [("affective", "fine", 0, ["crying", "feel"]), ("affective", "fine", 1, ["workout", "feel"])])
