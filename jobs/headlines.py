@@ -42,7 +42,7 @@ HEADLINES = (
     _category("Coaching", "coaching"),
     _category("Psychotherapy or counseling", "counseling"),
     _category("Companionship", "companionship"),
-    _category("Romantic or sexual roleplay", "romantic_roleplay", "under 0.1 %"),
+    _category("Romantic or sexual roleplay", "romantic_roleplay", "part of the under 0.5 % below"),
     Headline("Companionship or roleplay, share of all conversations", "prevalence", "companionship_or_roleplay",
              "under 0.5 %", (("category_companionship", "category.companionship"),
                              ("category_romantic_roleplay", "category.romantic_roleplay"))),
