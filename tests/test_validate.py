@@ -65,9 +65,9 @@ def _write_silver(spark, tables: dict[str, str], n: int) -> None:
 
     labels = spark.createDataFrame(
         [(f"c{i}", f"u{i}", *(("affective", ["counseling"]) if i < n // 2 else ("task", [])), i % 4 == 0, None,
-          False, 6, "v1") for i in range(n)],
+          False, 6, False, "v1") for i in range(n)],
         "conversation_id string, user_id string, use string, categories array<string>, pushback boolean, "
-        "pushback_reason string, referral boolean, n_user_messages int, model_version string")
+        "pushback_reason string, referral boolean, n_user_messages int, is_long boolean, model_version string")
     sentiment = spark.createDataFrame(
         [(f"c{i}", f"u{i}", 2 * turn, turn, 6, 0, 0.0, "v1") for i in range(n) for turn in range(6)],
         "conversation_id string, user_id string, message_index int, user_turn int, n_user_messages int, "
