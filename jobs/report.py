@@ -58,7 +58,8 @@ def _save(plt, fig, ax, empty: bool, path: Path) -> Path:
 def _bar_with_interval(df: pd.DataFrame, label: str, value: str, title: str, xlabel: str, path: Path) -> Path:
     plt, fig, ax = _figure(len(df))
     if len(df):
-        errors = [(df[value] - df["ci_low"]).clip(lower=0), (df["ci_high"] - df[value]).clip(lower=0)]
+        errors = [(df[value] - df["ci_low"]).clip(lower=0).to_numpy(),
+                  (df["ci_high"] - df[value]).clip(lower=0).to_numpy()]
         ax.barh(df[label], df[value], xerr=errors, color="#4C72B0", capsize=3)
         _corrected_points(ax, df, label)
         ax.invert_yaxis()
