@@ -71,14 +71,17 @@ def pct(value: float) -> str:
     return f"{100 * value:.2f} %" if value < 0.01 else f"{100 * value:.1f} %"
 
 
+def signed(value: float) -> str:
+    """A sentiment shift (or mean) on [-1, 1], with its sign."""
+    return f"{value:+.3f}"
+
+
 def _fmt(headline: Headline, value: float) -> str:
-    return f"{value:+.3f}" if headline.table == "sentiment_shift" else pct(value)
+    return signed(value) if headline.table == "sentiment_shift" else pct(value)
 
 
 def _interval(headline: Headline, low: float, high: float) -> str:
-    if headline.table == "sentiment_shift":
-        return f"{low:+.3f} to {high:+.3f}"
-    return f"{pct(low)} to {pct(high)}"
+    return f"{_fmt(headline, low)} to {_fmt(headline, high)}"
 
 
 def _row(gold: dict[str, pd.DataFrame], table: str, key: str) -> dict[str, Any] | None:

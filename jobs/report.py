@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from jobs.cli import stage_main
-from jobs.headlines import headline_table, pct
+from jobs.headlines import headline_table, pct, signed
 
 REPORT_TABLES = ("prevalence", "pushback", "pushback_reasons", "referral", "sentiment_shift", "suppressed")
 TOPIC_TABLES = ("topic_clusters", "topic_hierarchy", "topic_drift", "user_affective_share")
@@ -196,7 +196,7 @@ def _topic_columns(clusters: pd.DataFrame) -> pd.DataFrame:
     why = ["withheld: under the release thresholds" if "mean_shift" in list(w) else
            "no conversation with 6+ user messages" for w in shown["withheld"]]
     for column in SHIFT_COLUMNS:
-        shown[column] = [r if pd.isna(v) else f"{v:+.3f}" for v, r in zip(shown[column], why)]
+        shown[column] = [r if pd.isna(v) else signed(v) for v, r in zip(shown[column], why)]
     # Words, not identifiers, so that long cells wrap on a laptop screen.
     shown["withheld"] = [", ".join(w).replace("_", " ") or "nothing" for w in shown["withheld"]]
     shown["scope"] = shown["scope"].str.replace("_", " ")
@@ -224,7 +224,7 @@ def _cell(column: str, value: Any, shift: bool) -> Any:
     if isinstance(value, str) or value is None or pd.isna(value):
         return value
     if column in SHIFT_COLUMNS_SHOWN or (shift and column in INTERVAL_COLUMNS):
-        return f"{value:+.3f}"
+        return signed(value)
     if column in PERCENT_COLUMNS | INTERVAL_COLUMNS:
         return pct(value)
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
