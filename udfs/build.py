@@ -365,7 +365,7 @@ def build(out: Path, *, cache: Path, seed: int, conversation_fpr: float, batch_s
     version = _version(model)
     model = Heads(version, heads, {**{f"val.{k}": v["f1"] if "f1" in v else v["macro_f1"]
                                       for k, v in metrics["val"].items() if "baseline" not in k},
-                                   **test_summary(metrics["test"])}, thresholds, overlay)
+                                   **summary_of_test_split(metrics["test"])}, thresholds, overlay)
     out.mkdir(parents=True, exist_ok=True)
     model.save(out)
     (out / "metrics.json").write_text(json.dumps({"version": version, **metrics}, indent=1, sort_keys=True))
@@ -373,7 +373,7 @@ def build(out: Path, *, cache: Path, seed: int, conversation_fpr: float, batch_s
     return model
 
 
-def test_summary(scores: dict[str, Any]) -> dict[str, float]:
+def summary_of_test_split(scores: dict[str, Any]) -> dict[str, float]:
     """The test split's scores over all sources, as the heads carry them: what the report states for a
     figure that no human-labelled sample of the user's own data has checked."""
     out: dict[str, float] = {}
