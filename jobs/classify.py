@@ -153,7 +153,7 @@ def run_classify(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, 
         n_todo = todo.count()
     staging = f"{tables['classify_staging']}/{run_id}"
     model_seconds = spark.sparkContext.accumulator(0.0)
-    with progress(spark, "classify: conversations labelled", n_todo) as done:
+    with progress(spark, "classify: conversations labelled", n_todo, operator="MapInPandas") as done:
         classified = materialize(
             spread(todo, n_todo, cfg["classify"]["conversations_per_task"])
             .transform(lambda df: apply_classifier(df, heads, udfs.settings_from_config(cfg), scorers,

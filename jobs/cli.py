@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     from jobs import pipeline, privacy
 
     try:
-        ctx = pipeline.new_context(cfg, args.output, input_path=getattr(args, "input", None),
+        ctx = pipeline.new_context(cfg, args.output, stages=STAGE_COMMANDS[args.command],
+                                   input_path=getattr(args, "input", None),
                                    labels_path=getattr(args, "labels", None), run_id=args.run_id)
         results = pipeline.run_stages(ctx, STAGE_COMMANDS[args.command])
     except (privacy.MissingSecretError, ConfigError) as exc:

@@ -126,6 +126,7 @@ def _validate(cfg: dict[str, Any]) -> None:
         or (Path(cfg["model"]["encoder_dir"]) / "config.json").is_file(),
         "classify.sentiment_scope": cfg["classify"]["sentiment_scope"] in ("shift", "all"),
         "classify.conversations_per_task": cfg["classify"]["conversations_per_task"] >= 1,
+        "classify.conversations_per_batch": cfg["classify"]["conversations_per_batch"] >= 1,
         "ingest.input_format": cfg["ingest"]["input_format"] in ("auto", "jsonl", "parquet", "delta"),
         "privacy.min_users": cfg["privacy"]["min_users"] >= 1,
         "privacy.min_conversations": cfg["privacy"]["min_conversations"] >= 1,

@@ -37,6 +37,7 @@ class Context:
     run_id: str
     input_path: str | None = None
     labels_path: str | None = None
+    pseudonym_key: bytes | None = field(default=None, repr=False)  # resolved when the stages include ingest
     results: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -45,8 +46,7 @@ class Context:
         return {name: str(root / table) for name, table in self.cfg["tables"].items()}
 
     def _path(self, configured: str) -> Path:
-        path = Path(configured).expanduser()
-        return path if path.is_absolute() else self.output_dir / path
+        return _configured_path(self.output_dir, configured)
 
     @property
     def report_dir(self) -> Path:
@@ -65,12 +65,48 @@ class Context:
         return self._path(self.cfg["paths"]["state"])
 
 
-def new_context(cfg: dict[str, Any], output_dir: str, *, input_path: str | None = None,
+def new_context(cfg: dict[str, Any], output_dir: str, *, stages: tuple[str, ...] = (), input_path: str | None = None,
                 labels_path: str | None = None, run_id: str | None = None) -> Context:
+    """The context for `stages`. What can be checked without Spark is checked before its JVM starts (a
+    minute on a small machine): the --input and --labels paths and the pseudonym key ingest needs."""
     out = Path(output_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
-    return Context(cfg=cfg, spark=session.get_spark(cfg["spark"]), output_dir=out,
-                   run_id=run_id or uuid.uuid4().hex[:12], input_path=input_path, labels_path=labels_path)
+    if "ingest" in stages:
+        _existing(input_path, "--input")
+    if {"validate", "train"} & set(stages):
+        _existing(labels_path, "--labels")
+    state_dir = _configured_path(out, cfg["paths"]["state"])
+    master = session.configured_master(cfg["spark"])  # None: spark-submit's or a running session's, known later
+    key = _pseudonym_key(cfg, state_dir, master) if "ingest" in stages and master is not None else None
+    spark = session.get_spark(cfg["spark"])
+    if "ingest" in stages and key is None:
+        key = _pseudonym_key(cfg, state_dir, spark.sparkContext.master)
+    return Context(cfg=cfg, spark=spark, output_dir=out, run_id=run_id or uuid.uuid4().hex[:12],
+                   input_path=input_path, labels_path=labels_path, pseudonym_key=key)
+
+
+def _configured_path(output_dir: Path, configured: str) -> Path:
+    path = Path(configured).expanduser()
+    return path if path.is_absolute() else output_dir / path
+
+
+def _pseudonym_key(cfg: dict[str, Any], state_dir: Path, master: str) -> bytes:
+    from jobs import privacy
+
+    p = cfg["privacy"]
+    # A generated key lives on the driver's disk: on a cluster each driver host would pseudonymise the
+    # same user differently and the release rule would count one person several times.
+    generate = p["generate_local_key"] and master.startswith("local")
+    try:
+        return privacy.resolve_pseudonym_key(env_var=p["key_env"], key_file=p["key_file"] or None,
+                                             state_dir=str(state_dir), allow_generate=generate)
+    except ValueError as exc:  # a key that is there but unusable is a config problem, not a crash
+        raise ConfigError(str(exc)) from exc
+    except privacy.MissingSecretError as exc:
+        if p["generate_local_key"] and not generate:
+            raise privacy.MissingSecretError(f"{exc} (a generated key is never used with a cluster master, "
+                                             f"here {master})") from None
+        raise
 
 
 def _existing(path: str | None, flag: str) -> str:
@@ -81,24 +117,10 @@ def _existing(path: str | None, flag: str) -> str:
 
 
 def _ingest(ctx: Context) -> dict[str, float]:
-    from jobs import privacy
     from jobs.ingest import run_ingest
 
     input_path = _existing(ctx.input_path, "--input")
-    p = ctx.cfg["privacy"]
-    # A generated key lives on the driver's disk: on a cluster each driver host would pseudonymise the
-    # same user differently and the release rule would count one person several times.
-    generate = p["generate_local_key"] and session.is_local(ctx.spark)
-    try:
-        key = privacy.resolve_pseudonym_key(env_var=p["key_env"], key_file=p["key_file"] or None,
-                                            state_dir=str(ctx.state_dir), allow_generate=generate)
-    except ValueError as exc:  # a key that is there but unusable is a config problem, not a crash
-        raise ConfigError(str(exc)) from exc
-    except privacy.MissingSecretError as exc:
-        if p["generate_local_key"] and not generate:
-            raise privacy.MissingSecretError(f"{exc} (a generated key is never used with a cluster master, "
-                                             f"here {ctx.spark.sparkContext.master})") from None
-        raise
+    key = ctx.pseudonym_key or _pseudonym_key(ctx.cfg, ctx.state_dir, ctx.spark.sparkContext.master)
     mlflow.log_param("input_path", input_path)
     return run_ingest(ctx.spark, input_path=input_path, tables=ctx.tables, cfg=ctx.cfg, key=key,
                       run_id=ctx.run_id)

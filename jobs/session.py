@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Iterator
@@ -43,6 +44,16 @@ def _launched_by_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
+def configured_master(spark_cfg: dict[str, Any]) -> str | None:
+    """The master get_spark will start a session with, known before the JVM starts; None where
+    spark-submit or an already running session decides it."""
+    from pyspark.sql import SparkSession as Session
+
+    if _launched_by_spark_submit() or not spark_cfg["master"] or Session.getActiveSession() is not None:
+        return None
+    return spark_cfg["master"]
+
+
 def get_spark(spark_cfg: dict[str, Any]) -> SparkSession:
     """Return the active session, or build a local one with Delta Lake.
 
@@ -68,11 +79,6 @@ def get_spark(spark_cfg: dict[str, Any]) -> SparkSession:
         spark = _local_session(builder, spark_cfg)
     spark.sparkContext.setLogLevel("WARN")
     return spark
-
-
-def is_local(spark: SparkSession) -> bool:
-    """Whether driver and executors share this machine (master `local`, `local[N]`, `local[*]`)."""
-    return spark.sparkContext.master.startswith("local")
 
 
 def _local_session(builder: SparkSession.Builder, spark_cfg: dict[str, Any]) -> SparkSession:
@@ -123,11 +129,14 @@ def progress_line(what: str, done: int, total: int, seconds: float) -> str:
 
 
 @contextlib.contextmanager
-def progress(spark: SparkSession, what: str, total: int, every_seconds: float = 30.0) -> Iterator[Any]:
+def progress(spark: SparkSession, what: str, total: int, every_seconds: float = 30.0,
+             operator: str | None = None) -> Iterator[Any]:
     """Log rows done / total, rate and time left on the driver while the block runs.
 
-    Yields an accumulator that the executors add their finished rows to; Spark merges a task's
-    additions on the driver when the task ends, so nothing but the counts leaves the executors.
+    Yields an accumulator that the executors add their finished rows to. Spark merges a task's
+    additions only when the task ends, so with `operator` (a query operator such as 'MapInPandas') the
+    line also counts the rows that operator has handed on in running tasks, which the executors'
+    heartbeats report (`spark.executor.heartbeatInterval`, 10 s). Only counts leave the executors.
     """
     import threading
     import time
@@ -136,9 +145,13 @@ def progress(spark: SparkSession, what: str, total: int, every_seconds: float = 
     stop = threading.Event()
     started = time.monotonic()
 
+    def count() -> int:
+        live = live_output_rows(spark, operator) if operator else 0
+        return min(max(done.value, live), total)
+
     def report() -> None:
         while not stop.wait(every_seconds):
-            logger.info(progress_line(what, min(done.value, total), total, time.monotonic() - started))
+            logger.info(progress_line(what, count(), total, time.monotonic() - started))
 
     reporter = threading.Thread(target=report, name=f"progress {what}", daemon=True)
     reporter.start()
@@ -148,6 +161,34 @@ def progress(spark: SparkSession, what: str, total: int, every_seconds: float = 
         stop.set()
         reporter.join()
     logger.info(progress_line(what, min(done.value, total), total, time.monotonic() - started))
+
+
+def live_output_rows(spark: SparkSession, operator: str) -> int:
+    """Output rows of every `operator` node in the SQL queries running now, as far as the executors'
+    heartbeats have reported them (Spark's SQL status store, which the UI's SQL tab reads; it is kept
+    whether or not the UI runs). 0 where this Spark build does not expose the store."""
+    try:
+        store = spark._jsparkSession.sharedState().statusStore()
+        executions = store.executionsList()
+        rows = 0
+        for i in range(executions.size()):
+            execution = executions.apply(i)
+            if execution.completionTime().isDefined():
+                continue
+            values = store.executionMetrics(execution.executionId())
+            nodes = store.planGraph(execution.executionId()).allNodes()
+            for j in range(nodes.size()):
+                if nodes.apply(j).name() != operator:
+                    continue
+                metrics = nodes.apply(j).metrics()
+                for k in range(metrics.size()):
+                    value = values.get(metrics.apply(k).accumulatorId())
+                    if metrics.apply(k).name() == "number of output rows" and value.isDefined():
+                        rows += int(re.sub(r"[^0-9]", "", str(value.get()).splitlines()[0]) or 0)
+        return rows
+    except Exception as exc:  # noqa: BLE001 - a progress line must never fail the stage it reports on
+        logger.debug("no live row counts from the SQL status store: %s", exc)
+        return 0
 
 
 @contextlib.contextmanager

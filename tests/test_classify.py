@@ -168,6 +168,21 @@ def test_batch_labels_match_one_conversation_at_a_time(heads):
         assert together.iloc[row]["use_score"] == pytest.approx(alone["use_score"], abs=1e-5)
 
 
+def test_labels_are_handed_back_per_batch_of_conversations_so_progress_moves(heads, spark):
+    """An Arrow batch of six conversations comes back as batches of at most two, every row once, in order."""
+    import pandas as pd
+
+    conversations = spark.createDataFrame(CONVERSATIONS, SCHEMA)
+    fn, _ = udfs.conversation_classifier(heads, udfs.ClassifierSettings(conversations_per_batch=2),
+                                         conversations.select("conversation_id", "messages").schema)
+    pdf = pd.DataFrame({"conversation_id": [c[0] for c in CONVERSATIONS],
+                        "messages": [[{"index": i, "role": r, "content": c} for i, r, c, _ in conv[5]]
+                                     for conv in CONVERSATIONS]})
+    out = list(fn(iter([pdf])))
+    assert [len(b) for b in out] == [2, 2, 2]
+    assert [cid for b in out for cid in b["conversation_id"]] == [c[0] for c in CONVERSATIONS]
+
+
 def test_encoder_out_of_memory_halves_the_batch_and_a_row_failing_alone_is_quarantined(heads, monkeypatch):
     import pandas as pd
     import torch

@@ -33,6 +33,7 @@ def test_config_file_then_set_override_in_that_order(tmp_path):
         (["model.batch_size=0"], "invalid value for model.batch_size"),
         (["classify.sentiment_scope=some"], "invalid value for classify.sentiment_scope"),
         (["classify.conversations_per_task=0"], "invalid value for classify.conversations_per_task"),
+        (["classify.conversations_per_batch=0"], "invalid value for classify.conversations_per_batch"),
         (["model.device=tpu"], "invalid value for model.device"),
         (["model.encoder_dir=/no/such/encoder"], "invalid value for model.encoder_dir"),
         (["spark.driver_memory=4 GB"], "invalid value for spark.driver_memory"),
@@ -53,3 +54,31 @@ def test_unknown_profile_and_missing_file_are_named(tmp_path):
 
 def test_flatten_uses_dotted_keys():
     assert flatten({"a": {"b": 1, "c": {"d": "x"}}, "e": True}) == {"a.b": 1, "a.c.d": "x", "e": True}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--set", "privacy.generate_local_key=false"], "config error: no pseudonym key"),
+        (["--set", "privacy.key_file=KEYFILE"], "config error: "),
+        (["--input", "/no/such/input"], "config error: --input /no/such/input: no such file or folder"),
+    ],
+)
+def test_key_and_path_errors_are_reported_before_spark_starts(tmp_path, arguments, message):
+    """Run in a process that has no Java: had the JVM been started first, the error would be Spark's."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "key").write_text("not hex")
+    env = {k: v for k, v in os.environ.items() if k not in ("AFFECTIVE_PSEUDONYM_KEY", "JAVA_HOME", "SPARK_HOME")}
+    env.update(PATH=os.path.dirname(sys.executable), JAVA_HOME=str(tmp_path / "no-java"))
+    arguments = [a.replace("KEYFILE", str(tmp_path / "key")) for a in arguments]
+    if "--input" not in arguments:
+        arguments += ["--input", str(tmp_path / "in")]
+    proc = subprocess.run([sys.executable, "-m", "jobs.cli", "run", "--profile", "local", "--output",
+                           str(tmp_path / "out"), *arguments], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert message in proc.stderr
+    assert "java" not in proc.stderr.lower()

@@ -5,7 +5,7 @@ import logging
 import os
 
 from jobs.config import load_config, masked
-from jobs.session import describe_stage, progress, progress_line, step
+from jobs.session import describe_stage, live_output_rows, progress, progress_line, step
 
 
 def test_masked_hides_credentials_and_secret_named_keys_only():
@@ -33,6 +33,41 @@ def test_progress_counts_what_the_executors_report(spark, caplog):
         with progress(spark, "rows", 1000, every_seconds=3600) as done:
             spark.range(0, 1000, numPartitions=4).foreachPartition(lambda rows: done.add(sum(1 for _ in rows)))
     assert caplog.messages[-1].startswith("rows: 1,000/1,000 (100%), ")
+
+
+def test_rows_a_running_task_has_handed_on_are_counted_before_it_ends(spark, tmp_path):
+    """The progress line's live count: a task hands on 5 of its 10 rows, then waits until the driver has
+    seen them (heartbeats report them within spark.executor.heartbeatInterval) before it finishes."""
+    import threading
+    import time
+
+    seen = tmp_path / "seen"
+
+    def slow(batches):
+        for pdf in batches:
+            yield pdf.iloc[:5].assign(pad="x" * 100_000)  # large enough to leave Python's output buffer
+            deadline = time.monotonic() + 120
+            while not seen.exists() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            yield pdf.iloc[5:].assign(pad="")
+
+    counts: list[int] = []
+
+    def watch() -> None:
+        deadline = time.monotonic() + 120
+        while not seen.exists() and time.monotonic() < deadline:
+            counts.append(live_output_rows(spark, "MapInPandas"))
+            if counts[-1]:
+                seen.touch()
+            time.sleep(0.5)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    spark.range(10, numPartitions=1).mapInPandas(slow, "id long, pad string").write.format("noop").mode(
+        "overwrite").save()
+    watcher.join()
+    assert seen.exists() and max(counts) == 5
+    assert live_output_rows(spark, "MapInPandas") == 0  # nothing is running now
 
 
 def test_steps_name_spark_jobs_under_their_stage(spark):

@@ -63,6 +63,9 @@ class ClassifierSettings:
     roleplay_min_user_messages: int = 4
     window_user_messages: int = 10
     window_min_user_messages: int = 50
+    # Conversations labelled per output batch: labels flow back to Spark while a task runs, so the
+    # driver's progress line moves (an Arrow input batch holds up to 10,000 conversations).
+    conversations_per_batch: int = 128
 
 
 def edge_turns(n: int, k: int) -> list[int]:
@@ -413,8 +416,10 @@ def conversation_classifier(heads: Heads, settings: ClassifierSettings, passthro
     def classify(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         device = encoder.resolve_device(settings.device)
         for pdf in batches:
-            labels = classify_batch(pdf, heads, settings, device, scorers)
-            yield pd.concat([pdf[[f.name for f in keep]].reset_index(drop=True), labels], axis=1)
+            for start in range(0, len(pdf), settings.conversations_per_batch):
+                part = pdf.iloc[start:start + settings.conversations_per_batch].reset_index(drop=True)
+                labels = classify_batch(part, heads, settings, device, scorers)
+                yield pd.concat([part[[f.name for f in keep]], labels], axis=1)
 
     return classify, schema
 
@@ -427,4 +432,5 @@ def settings_from_config(cfg: dict[str, Any]) -> ClassifierSettings:
                               category_user_messages=c["category_user_messages"],
                               roleplay_min_user_messages=c["roleplay_min_user_messages"],
                               window_user_messages=c["window_user_messages"],
+                              conversations_per_batch=c["conversations_per_batch"],
                               window_min_user_messages=cfg["ingest"]["long_user_messages"])
