@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -51,12 +51,6 @@ SHARED_CONFIG = {  # both runs: release thresholds a few hundred conversations c
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _spark_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "AFFECTIVE_PSEUDONYM_KEY")}
     env.update(SPARK_HOME=str(SPARK_HOME), SPARK_LOCAL_IP="127.0.0.1", SPARK_DAEMON_MEMORY="512m", **extra)
@@ -81,32 +75,45 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def _alive_workers(web_port: int) -> int:
+def _alive_workers(web_port: int, master_url: str) -> int:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/json/", timeout=5) as response:
             state = json.load(response)
-    except OSError:
+    except (OSError, ValueError):
         return 0
+    assert state["url"] == master_url, f"port {web_port} is another master's: {state['url']}"
     return sum(w["state"] == "ALIVE" for w in state["workers"])
+
+
+def _bound_master(log: Path, proc: subprocess.Popen, deadline: float) -> tuple[str, int]:
+    """The master's URL and web UI port as it bound them. It starts on port 0 for both, so the system
+    gives it free ones that no other Spark process on the machine can hold or be mistaken for."""
+    while True:
+        text = log.read_text(errors="replace")
+        url = re.search(r"Starting Spark master at (spark://\S+)", text)
+        web = re.search(r"Bound MasterWebUI to \S+ and started at http://\S+:(\d+)", text)
+        if url and web:
+            return url.group(1), int(web.group(1))
+        assert proc.poll() is None and time.monotonic() < deadline, f"master did not start:\n{text[-2000:]}"
+        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """spark://127.0.0.1:PORT with two workers of one core each; stopped even when a test fails."""
     logs = tmp_path_factory.mktemp("cluster-logs")
-    port, web = _free_port(), _free_port()
-    master_url = f"spark://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120  # start-up wait only: no assertion on how long anything takes
     procs = []
     try:
         procs.append(_start("org.apache.spark.deploy.master.Master",
-                            ["--host", "127.0.0.1", "--port", str(port), "--webui-port", str(web)], logs / "master.log"))
+                            ["--host", "127.0.0.1", "--port", "0", "--webui-port", "0"], logs / "master.log"))
+        master_url, web = _bound_master(logs / "master.log", procs[0], deadline)
         for i in (1, 2):
             work = tmp_path_factory.mktemp(f"worker{i}")
             procs.append(_start("org.apache.spark.deploy.worker.Worker",
                                 ["--host", "127.0.0.1", "--cores", "1", "--memory", "2g", "--work-dir", str(work),
-                                 "--webui-port", str(_free_port()), master_url], logs / f"worker{i}.log"))
-        deadline = time.monotonic() + 120  # start-up wait only: no assertion on how long anything takes
-        while _alive_workers(web) < 2:
+                                 "--webui-port", "0", master_url], logs / f"worker{i}.log"))
+        while _alive_workers(web, master_url) < 2:
             dead = [p.args[1] for p in procs if p.poll() is not None]
             assert not dead and time.monotonic() < deadline, (
                 f"cluster did not come up ({dead or 'timeout'}):\n" +
