@@ -6,7 +6,8 @@ from setuptools import setup
 requirements = [
     line.split("#")[0].strip()
     for line in Path(__file__).with_name("requirements.txt").read_text().splitlines()
-    if line.split("#")[0].strip() and not line.startswith(("pytest", "nb", "ipykernel", "hypothesis"))
+    if line.split("#")[0].strip()
+    and not line.startswith(("pytest", "nb", "ipykernel", "hypothesis", "import-linter"))
 ]
 # Spark and Delta come with the cluster (a Databricks runtime, a Spark distribution): installing the
 # wheel there must not replace them, so they are an extra (`pip install affective[spark]` elsewhere).
@@ -20,7 +21,7 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=["jobs", "udfs", "conf"],
+    packages=["jobs", "jobs.privacy", "udfs", "conf"],
     package_data={"conf": ["*.yaml"], "udfs": ["seed/*.jsonl", "seed/*.md", "model/*", "MODEL_CARD.md"]},
     install_requires=[r for r in requirements if not r.startswith(PROVIDED)],
     extras_require={"spark": [r for r in requirements if r.startswith(PROVIDED)]},

@@ -1,6 +1,6 @@
 """Aggregate (gold): the study's figures, released only over enough distinct users and conversations.
 
-    python -m jobs.aggregate --profile local --output out/
+    affective aggregate --profile local --output out/
 
 From the silver labels of the model version in use it writes `prevalence` (share of conversations by
 use and category, of companionship or roleplay together and of long conversations, Wilson interval,
@@ -22,21 +22,15 @@ correction (null), and a correction is released only with its row.
 """
 from __future__ import annotations
 
-import math
-import sys
 from dataclasses import replace
-from statistics import NormalDist
 from typing import Any, Callable
 
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame, SparkSession
 
-from jobs.cli import stage_main
 from jobs.ppi import LabelledSample, Term, with_correction
-
-# Poisson(1) cumulative probabilities: a uniform draw above k of them is a weight of k.
-POISSON1_CDF = [sum(math.exp(-1) / math.factorial(j) for j in range(k + 1)) for k in range(12)]
-
+from jobs.privacy.release import release, write_suppressed_counts
+from jobs.stats import conversation_shift, shift_by, wilson, z_value
 
 def segments(labels: DataFrame) -> DataFrame:
     """One row per conversation and segment it belongs to: 'all', 'affective' and each category."""
@@ -46,18 +40,6 @@ def segments(labels: DataFrame) -> DataFrame:
         F.col("categories"),
     )
     return labels.withColumn("segment", F.explode(segment_list))
-
-
-def wilson(successes: Column, n: Column, z: float) -> tuple[Column, Column]:
-    """Wilson score interval for a binomial proportion."""
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * F.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
-
-
-def z_value(confidence: float) -> float:
-    return NormalDist().inv_cdf(0.5 + confidence / 2)
 
 
 # Measures of prevalence beside the uses and categories: the study's companionship and roleplay taken
@@ -164,20 +146,6 @@ def pushback_reasons(labels: DataFrame) -> DataFrame:
     )
 
 
-def conversation_shift(sentiment: DataFrame, *, min_user_messages: int, edge: int) -> DataFrame:
-    """Per conversation with enough user messages: mean sentiment of the last `edge` minus the first."""
-    rows = sentiment.where(F.col("n_user_messages") >= min_user_messages)
-    first = F.avg(F.when(F.col("user_turn") < edge, F.col("sentiment")))
-    last = F.avg(F.when(F.col("user_turn") >= F.col("n_user_messages") - edge, F.col("sentiment")))
-    return rows.groupBy("conversation_id").agg(first.alias("start"), last.alias("end")).select(
-        "conversation_id", "start", "end", (F.col("end") - F.col("start")).alias("shift"))
-
-
-def _poisson_weight(conversation_id: Column, replicate: Column, seed: int) -> Column:
-    u = (F.abs(F.xxhash64(conversation_id, replicate, F.lit(seed))) % 1_000_000_007) / 1_000_000_007
-    return sum((u > F.lit(c)).cast("int") for c in POISSON1_CDF)
-
-
 def sentiment_shift(labels: DataFrame, sentiment: DataFrame, *, spark: SparkSession, cfg: dict[str, Any],
                     sample: LabelledSample | None = None) -> DataFrame:
     """Mean shift per segment with a distributed Poisson-bootstrap interval (no data leaves the executors).
@@ -224,48 +192,6 @@ def labelled_sample(labels: DataFrame, truth: DataFrame, *, cfg: dict[str, Any])
                           min_users=cfg["privacy"]["min_users"], min_conversations=cfg["privacy"]["min_conversations"])
 
 
-def shift_by(rows: DataFrame, keys: list[str], *, spark: SparkSession, agg: dict[str, Any]) -> DataFrame:
-    """Per group of `keys`: conversations, users, mean start, end and shift, and the bootstrap interval.
-
-    Args:
-        rows: one row per conversation and group, with `conversation_id`, `user_id`, `start`, `end`, `shift`.
-        keys: the grouping columns.
-        spark: the session (for the replicate numbers).
-        agg: the `aggregate` config (replicates, seed, confidence).
-    """
-    point = rows.groupBy(*keys).agg(
-        F.count("*").alias("conversations"), F.countDistinct("user_id").alias("users"),
-        F.avg("start").alias("mean_start"), F.avg("end").alias("mean_end"), F.avg("shift").alias("mean_shift"))
-    alpha = 1 - agg["confidence"]
-    replicates = spark.range(agg["bootstrap_replicates"]).withColumnRenamed("id", "replicate")
-    weighted = rows.select(*keys, "conversation_id", "shift").crossJoin(replicates).withColumn(
-        "w", _poisson_weight(F.col("conversation_id"), F.col("replicate"), agg["bootstrap_seed"]))
-    means = weighted.groupBy(*keys, "replicate").agg(
-        F.try_divide(F.sum(F.col("w") * F.col("shift")), F.sum("w")).alias("mean"))
-    interval = means.where(F.col("mean").isNotNull()).groupBy(*keys).agg(
-        F.percentile("mean", F.array(F.lit(alpha / 2), F.lit(1 - alpha / 2))).alias("ci"))
-    return point.join(interval, keys, "left").select(
-        *keys, "conversations", "users", "mean_start", "mean_end", "mean_shift",
-        F.col("ci")[0].alias("ci_low"), F.col("ci")[1].alias("ci_high"))
-
-
-def meets_thresholds(users: Column, conversations: Column, *, min_users: int, min_conversations: int) -> Column:
-    """The release rule: at least `min_users` distinct users and `min_conversations` conversations."""
-    return (users >= min_users) & (conversations >= min_conversations)
-
-
-def release(df: DataFrame, *, min_users: int, min_conversations: int) -> tuple[DataFrame, DataFrame]:
-    """Split rows into (released, suppressed) by the user and conversation thresholds."""
-    ok = meets_thresholds(F.col("users"), F.col("conversations"), min_users=min_users,
-                          min_conversations=min_conversations)
-    return df.where(ok), df.where(~ok)
-
-
-def stamp(df: DataFrame, *, model_version: str, run_id: str) -> DataFrame:
-    return df.select("*", F.lit(model_version).alias("model_version"), F.lit(run_id).alias("run_id"),
-                     F.current_timestamp().alias("computed_at"))
-
-
 def gold_tables(labels: DataFrame, sentiment: DataFrame, *, spark: SparkSession, cfg: dict[str, Any],
                 truth: DataFrame | None = None) -> dict[str, DataFrame]:
     """Every gold table before the release rule, keyed by table config name.
@@ -293,7 +219,7 @@ def run_aggregate(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str,
     """Write the released gold tables and the suppressed-row counts; return rows released and suppressed."""
     from delta.tables import DeltaTable
 
-    from jobs.session import overwrite_table, read_table
+    from jobs.session import overwrite_table, read_table, stamp
 
     current = F.col("model_version") == model_version
     labels = read_table(spark, tables["conversation_labels"]).where(current)
@@ -313,25 +239,3 @@ def run_aggregate(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str,
     write_suppressed_counts(spark, suppressed_rows, tables["suppressed"], model_version=model_version, run_id=run_id)
     return stats
 
-
-def write_suppressed_counts(spark: SparkSession, counts: list[tuple[str, int]], path: str, *, model_version: str,
-                            run_id: str) -> None:
-    """Replace the suppressed-row counts of these tables only (one commit), keeping other stages' counts."""
-    from delta.tables import DeltaTable
-
-    from jobs.session import overwrite_table
-
-    df = stamp(spark.createDataFrame(counts, "table_name string, suppressed_rows long"),
-               model_version=model_version, run_id=run_id)
-    if not DeltaTable.isDeltaTable(spark, path):
-        overwrite_table(df, path)
-        return
-    names = ", ".join(f"'{name}'" for name, _ in counts)
-    df.write.format("delta").mode("overwrite").option("replaceWhere", f"table_name IN ({names})").save(path)
-
-
-main = stage_main("aggregate")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """Classify (silver): label every new conversation and score its user messages' sentiment.
 
-    python -m jobs.classify --profile local --output out/
+    affective classify --profile local --output out/
 
 Reads bronze `conversations`, labels only conversations not yet labelled by the model version in use
 (all of them with `--reprocess`, replacing their rows), and MERGEs into `conversation_labels` (one row
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 import time
 from typing import Any, Callable, Iterator
 
@@ -24,7 +23,6 @@ from pyspark import Accumulator
 from pyspark.sql import DataFrame, SparkSession
 
 import udfs
-from jobs.cli import stage_main
 
 logger = logging.getLogger(__name__)
 
@@ -180,9 +178,3 @@ def run_classify(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, 
     logger.info("classify: %s", stats)
     return stats
 
-
-main = stage_main("classify")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

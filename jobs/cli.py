@@ -2,6 +2,11 @@
 
     affective synth --n 3000 --out data/ --seed 42
     affective run --profile local --input data/conversations --output out/
+    python -m jobs run ...                                   # the same, without the installed script
+    spark-submit --packages io.delta:delta-spark_4.2_2.13:4.4.0 jobs/cli.py run --input data/ --output out/
+
+The launcher is the only module that knows every stage (through jobs/pipeline.py); no stage imports it or
+another stage (the import contracts in setup.cfg, checked by `make test`).
 
 Exit codes: 0 done (quarantined rows are a logged warning, not a failure), 2 bad config or arguments,
 1 any other failure.
@@ -97,10 +102,3 @@ def _print_locations(ctx, results: dict) -> None:
 if __name__ == "__main__":
     sys.exit(main())
 
-
-def stage_main(command: str):
-    """The `main(argv)` of a stage module: `python -m jobs.<stage>` and `spark-submit jobs/<stage>.py`."""
-    def stage(argv: list[str] | None = None) -> int:
-        return main([command, *(sys.argv[1:] if argv is None else argv)])
-
-    return stage

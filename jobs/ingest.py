@@ -1,7 +1,7 @@
 """Ingest (bronze): parse conversations, quarantine bad records, scrub personal data, pseudonymise users.
 
-    spark-submit --packages io.delta:delta-spark_2.13:4.4.1 jobs/ingest.py --input data/ --output out/
-    python -m jobs.ingest --profile local --input data/conversations --output out/
+    spark-submit --packages io.delta:delta-spark_4.2_2.13:4.4.0 jobs/cli.py ingest --input data/ --output out/
+    affective ingest --profile local --input data/conversations --output out/
 
 Writes DIR/tables/conversations (MERGE on conversation_id, so the same input twice adds nothing) and
 DIR/tables/conversations_quarantine (the raw record, its `_errors`, run id and time). Raw text and raw user
@@ -16,9 +16,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sys
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any
 
 import pandas as pd
 import pyspark.sql.functions as F
@@ -26,7 +25,6 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import types as T
 
 from jobs import privacy
-from jobs.cli import stage_main
 from jobs.config import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -364,9 +362,3 @@ def run_ingest(spark: SparkSession, *, input_path: str, tables: dict[str, str], 
     logger.info("ingest: %s", stats)
     return stats
 
-
-main = stage_main("ingest")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

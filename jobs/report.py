@@ -1,6 +1,6 @@
 """Report: a self-contained HTML page with PNG plots, built from the released gold tables only.
 
-    python -m jobs.report --profile local --output out/
+    affective report --profile local --output out/
 
 Gold rows are aggregates that already passed the release rule, so they are small enough to bring to the
 driver; no silver or bronze table, and so no conversation text, is read here.
@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import base64
 import html
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from jobs.cli import stage_main
 from jobs.headlines import headline_table, pct, signed
 
 REPORT_TABLES = ("prevalence", "pushback", "pushback_reasons", "referral", "sentiment_shift", "suppressed")
@@ -335,9 +333,3 @@ def read_gold(spark, tables: dict[str, str]) -> dict[str, pd.DataFrame]:
         gold[name] = read_table(spark, tables[name]).toPandas() if exists else pd.DataFrame()
     return gold
 
-
-main = stage_main("report")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator
 
+import pyspark.sql.functions as F
 from pyspark.sql import DataFrame, SparkSession
 
 logger = logging.getLogger(__name__)
@@ -274,6 +275,11 @@ def overwrite_table(df: DataFrame, path: str) -> None:
     """Replace a gold table in one Delta commit (its history keeps earlier versions)."""
     with step(df.sparkSession, f"write {Path(path).name}"):
         df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+
+
+def stamp(df: DataFrame, *, model_version: str, run_id: str) -> DataFrame:
+    return df.select("*", F.lit(model_version).alias("model_version"), F.lit(run_id).alias("run_id"),
+                     F.current_timestamp().alias("computed_at"))
 
 
 def read_table(spark: SparkSession, path: str) -> DataFrame:

@@ -1,6 +1,6 @@
 """Topics (gold): privacy-preserving topic clusters, long-conversation drift and users over time.
 
-    python -m jobs.topics --profile local --output out/
+    affective topics --profile local --output out/
 
 Clusters the conversation embeddings that the classify stage stored (no second encoder pass) with Spark
 MLlib k-means, per scope (all affective conversations, each category, long ones, ones with pushback):
@@ -23,14 +23,13 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import sys
 from typing import Any
 
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 
-from jobs.aggregate import conversation_shift, meets_thresholds, shift_by, stamp
-from jobs.cli import stage_main
+from jobs.privacy.release import meets_thresholds
+from jobs.stats import conversation_shift, shift_by
 
 logger = logging.getLogger(__name__)
 
@@ -306,8 +305,8 @@ def hierarchy(clusters: DataFrame) -> DataFrame:
 def run_topics(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, Any], model_version: str,
                run_id: str) -> dict[str, int]:
     """Write the silver topic assignments and the released topic tables; return rows released and suppressed."""
-    from jobs.aggregate import release, write_suppressed_counts
-    from jobs.session import overwrite_table, read_table
+    from jobs.privacy.release import release, write_suppressed_counts
+    from jobs.session import overwrite_table, read_table, stamp
 
     current = F.col("model_version") == model_version
     labels = read_table(spark, tables["conversation_labels"]).where(current)
@@ -354,9 +353,3 @@ def _emptied(spark: SparkSession, path: str) -> DataFrame:
 
     return spark.createDataFrame([], read_table(spark, path).schema)
 
-
-main = stage_main("topics")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

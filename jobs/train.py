@@ -10,14 +10,12 @@ logs data size, class balance and cross-validated metrics, and registers the mod
 """
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
 import udfs
-from jobs.cli import stage_main
-from jobs.validate import check_labels, read_labels
+from jobs.labels import check_labels, read_labels
 from udfs.training import EMBEDDED_TYPE, training_embedder
 
 
@@ -44,9 +42,3 @@ def run_train(spark: SparkSession, *, labels_path: str, tables: dict[str, str], 
                                  include_seed=cfg["train"]["include_seed"])
     return heads, {"labelled_conversations": len(rows), **heads.metrics}
 
-
-main = stage_main("train")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -4,9 +4,9 @@ import pyspark.sql.functions as F
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
-from jobs.aggregate import (
-    conversation_shift, prevalence, rate_by_segment, release, sentiment_shift, wilson, z_value,
-)
+from jobs.aggregate import prevalence, rate_by_segment, sentiment_shift
+from jobs.privacy.release import release
+from jobs.stats import conversation_shift, wilson, z_value
 
 LABELS_SCHEMA = "conversation_id string, user_id string, use string, categories array<string>, pushback boolean, pushback_reason string, referral boolean, is_long boolean"
 

@@ -156,7 +156,7 @@ def _submit(spark_submit, cluster: str, package: Path, python: Path, app_args: l
                "--conf", "spark.executor.memory=1g", "--conf", "spark.driver.host=127.0.0.1",
                "--conf", "spark.eventLog.enabled=true", "--conf", f"spark.eventLog.dir={cwd}",
                "--conf", "spark.eventLog.compress=false"]
-    return spark_submit(ROOT / "jobs" / "run.py", app_args, options=options, cwd=cwd,
+    return spark_submit(ROOT / "jobs" / "cli.py", ["run", *app_args], options=options, cwd=cwd,
                         env=_spark_env(PYSPARK_PYTHON=str(python), PYSPARK_DRIVER_PYTHON=str(python), **env))
 
 
@@ -260,16 +260,16 @@ def test_a_cluster_run_without_a_configured_key_is_a_config_error(spark_submit, 
 def test_the_wheel_holds_jobs_udfs_config_and_the_console_script(package, wheel_python):
     (wheel,) = package.glob("affective-*-py3-none-any.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"jobs/cli.py", "jobs/run.py", "udfs/encoder.py", "conf/default.yaml", "conf/cluster.yaml",
+    assert {"jobs/cli.py", "jobs/__main__.py", "jobs/privacy/release.py", "udfs/encoder.py", "conf/default.yaml", "conf/cluster.yaml",
             "udfs/seed/conversations.jsonl"} <= names
     assert (package / "affective.zip").read_bytes() == wheel.read_bytes()
     entry = ("import sys; from importlib.metadata import entry_points; "
              "(script,) = entry_points(group='console_scripts', name='affective'); sys.exit(script.load()())")
     env = {**_spark_env(), "PYTHONPATH": str(wheel)}
     for command in ([str(wheel_python), "-c", entry, "classify", "--help"],
-                    [str(wheel_python), "-m", "jobs.classify", "--help"]):
+                    [str(wheel_python), "-m", "jobs", "classify", "--help"]):
         shown = subprocess.run(command, capture_output=True, text=True, env=env, cwd=package)
         assert shown.returncode == 0 and "--output" in shown.stdout, shown.stderr
-    config_error = subprocess.run([str(wheel_python), "-m", "jobs.run", "--input", "x", "--output", "y",
+    config_error = subprocess.run([str(wheel_python), "-m", "jobs", "run", "--input", "x", "--output", "y",
                                    "--set", "model.batchsize=3"], capture_output=True, text=True, env=env, cwd=package)
     assert config_error.returncode == 2 and "unknown config key 'model.batchsize'" in config_error.stderr

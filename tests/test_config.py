@@ -77,7 +77,7 @@ def test_key_and_path_errors_are_reported_before_spark_starts(tmp_path, argument
     arguments = [a.replace("KEYFILE", str(tmp_path / "key")) for a in arguments]
     if "--input" not in arguments:
         arguments += ["--input", str(tmp_path / "in")]
-    proc = subprocess.run([sys.executable, "-m", "jobs.cli", "run", "--profile", "local", "--output",
+    proc = subprocess.run([sys.executable, "-m", "jobs", "run", "--profile", "local", "--output",
                            str(tmp_path / "out"), *arguments], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert message in proc.stderr

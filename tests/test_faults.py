@@ -197,8 +197,8 @@ def run_c(spark, spark_submit, crash_before_commit, root, run_b):
                "--conf", "spark.delta.logStore.file.impl=CrashBeforeCommit",
                "--conf", "spark.hadoop.affective.crashBeforeCommitTo=conversation_labels"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYSPARK_GATEWAY")}
-    died = spark_submit(Path(pipeline.__file__).parent / "run.py",
-                        ["--profile", "local", "--input", input_path, "--output", str(root / "out"), "--run-id", "c",
+    died = spark_submit(Path(pipeline.__file__).parent / "cli.py",
+                        ["run", "--profile", "local", "--input", input_path, "--output", str(root / "out"), "--run-id", "c",
                          *[arg for override in _overrides(root) for arg in ("--set", override)]],
                         options=options, cwd=root, env=env)
     on_disk = {p.name for p in labels.glob("*.parquet")}

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jobs.aggregate import labelled_sample, prevalence, rate_by_segment, z_value
+from jobs.aggregate import labelled_sample, prevalence, rate_by_segment
+from jobs.stats import z_value
 from jobs.ppi import Moments, ppi_ratio
 
 Z = z_value(0.95)

@@ -44,7 +44,7 @@ def test_validate_joins_labels_and_predictions(spark, tmp_path):
         ("c", "task", [], False, None, False),
     ], PRED_SCHEMA)
     sentiment = spark.createDataFrame([("a", 0, -1), ("b", 0, 2), ("b", 2, 1)], SENT_SCHEMA)
-    from jobs.validate import read_labels
+    from jobs.labels import read_labels
 
     metrics = validate(spark, read_labels(spark, str(labels_file)), predictions, sentiment, tmp_path / "v")
     assert metrics["use_affective"] == pytest.approx(
@@ -152,7 +152,7 @@ def test_labels_of_unclassified_or_repeated_conversations_are_an_error(spark, tm
 ])
 def test_a_bad_label_row_is_an_error_naming_it(spark, tmp_path, row, reason):
     """Labels train the model and correct the figures: a bad row stops the command, named, never dropped."""
-    from jobs.validate import read_labels
+    from jobs.labels import read_labels
 
     good = {"conversation_id": "ok", "use": "task", "categories": [], "pushback": False, "pushback_reason": None,
             "referral": False, "message_sentiment": []}
@@ -166,7 +166,7 @@ def test_a_bad_label_row_is_an_error_naming_it(spark, tmp_path, row, reason):
 
 
 def test_training_labels_of_conversations_never_ingested_are_named(spark):
-    from jobs.validate import check_labels
+    from jobs.labels import check_labels
 
     labels = spark.createDataFrame([("a",), ("ghost",)], "conversation_id string")
     ingested = spark.createDataFrame([("a",)], "conversation_id string")
