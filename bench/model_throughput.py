@@ -30,7 +30,7 @@ def conversations(n: int, seed: int = 42, rows: range | None = None) -> pd.DataF
     """Synthetic conversations (`rows` of a data set of n, default all), parsed and scrubbed as ingest
     does, as classify_batch reads them."""
     from jobs.ingest import parse_conversation
-    from jobs.privacy import scrub_text
+    from jobs.privacy.scrub import scrub_text
     from jobs.synth import generate_row
 
     parsed_rows = []

@@ -71,14 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
-    from jobs import pipeline, privacy
+    from jobs import pipeline
+    from jobs.privacy.pseudonym import MissingSecretError
 
     try:
         ctx = pipeline.new_context(cfg, args.output, stages=STAGE_COMMANDS[args.command],
                                    input_path=getattr(args, "input", None),
                                    labels_path=getattr(args, "labels", None), run_id=args.run_id)
         results = pipeline.run_stages(ctx, STAGE_COMMANDS[args.command])
-    except (privacy.MissingSecretError, ConfigError) as exc:
+    except (MissingSecretError, ConfigError) as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
     _print_locations(ctx, results)

@@ -24,7 +24,8 @@ import pyspark.sql.functions as F
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import types as T
 
-from jobs import privacy
+from jobs.privacy.pseudonym import pseudonymize
+from jobs.privacy.scrub import scrub_text
 from jobs.config import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -192,8 +193,8 @@ def _protect(parsed: dict[str, Any], key: bytes) -> dict[str, Any]:
     """Scrub message text and pseudonymise the user of a valid record; drop the text of a bad one."""
     if parsed["errors"]:
         return {**parsed, "user_id": None, "messages": []}
-    messages = [{**m, "content": privacy.scrub_text(m["content"])} for m in parsed["messages"]]
-    return {**parsed, "user_id": privacy.pseudonymize(parsed["user_id"], key), "messages": messages}
+    messages = [{**m, "content": scrub_text(m["content"])} for m in parsed["messages"]]
+    return {**parsed, "user_id": pseudonymize(parsed["user_id"], key), "messages": messages}
 
 
 def parse_and_protect(df: DataFrame, *, key: bytes, max_messages: int, max_chars: int) -> DataFrame:

@@ -22,6 +22,7 @@ from pyspark.sql import SparkSession
 
 from jobs import session
 from jobs.config import ConfigError, flatten, masked
+from jobs.privacy.pseudonym import key_for_run
 
 logger = logging.getLogger(__name__)
 
@@ -77,10 +78,10 @@ def new_context(cfg: dict[str, Any], output_dir: str, *, stages: tuple[str, ...]
         _existing(labels_path, "--labels")
     state_dir = _configured_path(out, cfg["paths"]["state"])
     master = session.configured_master(cfg["spark"])  # None: spark-submit's or a running session's, known later
-    key = _pseudonym_key(cfg, state_dir, master) if "ingest" in stages and master is not None else None
+    key = key_for_run(cfg["privacy"], state_dir, master) if "ingest" in stages and master is not None else None
     spark = session.get_spark(cfg["spark"])
     if "ingest" in stages and key is None:
-        key = _pseudonym_key(cfg, state_dir, spark.sparkContext.master)
+        key = key_for_run(cfg["privacy"], state_dir, spark.sparkContext.master)
     return Context(cfg=cfg, spark=spark, output_dir=out, run_id=run_id or uuid.uuid4().hex[:12],
                    input_path=input_path, labels_path=labels_path, pseudonym_key=key)
 
@@ -88,25 +89,6 @@ def new_context(cfg: dict[str, Any], output_dir: str, *, stages: tuple[str, ...]
 def _configured_path(output_dir: Path, configured: str) -> Path:
     path = Path(configured).expanduser()
     return path if path.is_absolute() else output_dir / path
-
-
-def _pseudonym_key(cfg: dict[str, Any], state_dir: Path, master: str) -> bytes:
-    from jobs import privacy
-
-    p = cfg["privacy"]
-    # A generated key lives on the driver's disk: on a cluster each driver host would pseudonymise the
-    # same user differently and the release rule would count one person several times.
-    generate = p["generate_local_key"] and master.startswith("local")
-    try:
-        return privacy.resolve_pseudonym_key(env_var=p["key_env"], key_file=p["key_file"] or None,
-                                             state_dir=str(state_dir), allow_generate=generate)
-    except ValueError as exc:  # a key that is there but unusable is a config problem, not a crash
-        raise ConfigError(str(exc)) from exc
-    except privacy.MissingSecretError as exc:
-        if p["generate_local_key"] and not generate:
-            raise privacy.MissingSecretError(f"{exc} (a generated key is never used with a cluster master, "
-                                             f"here {master})") from None
-        raise
 
 
 def _existing(path: str | None, flag: str) -> str:
@@ -120,7 +102,7 @@ def _ingest(ctx: Context) -> dict[str, float]:
     from jobs.ingest import run_ingest
 
     input_path = _existing(ctx.input_path, "--input")
-    key = ctx.pseudonym_key or _pseudonym_key(ctx.cfg, ctx.state_dir, ctx.spark.sparkContext.master)
+    key = ctx.pseudonym_key or key_for_run(ctx.cfg["privacy"], ctx.state_dir, ctx.spark.sparkContext.master)
     mlflow.log_param("input_path", input_path)
     return run_ingest(ctx.spark, input_path=input_path, tables=ctx.tables, cfg=ctx.cfg, key=key,
                       run_id=ctx.run_id)

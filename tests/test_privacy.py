@@ -12,9 +12,8 @@ import sys
 
 import pytest
 
-from jobs.privacy import (
-    MissingSecretError, iban_valid, luhn_valid, pseudonymize, resolve_pseudonym_key, scrub_text,
-)
+from jobs.privacy.pseudonym import MissingSecretError, pseudonymize, resolve_pseudonym_key
+from jobs.privacy.scrub import iban_valid, luhn_valid, scrub_text
 
 ENV = "AFFECTIVE_PSEUDONYM_KEY"
 HEX_KEY = "00112233445566778899aabbccddeeff" * 2
@@ -196,7 +195,8 @@ def test_scrub_passes_empty_and_null_through(text):
 
 def test_scrub_text_pickles_and_imports_light():
     assert pickle.loads(pickle.dumps(scrub_text))("call 415.555.0132") == "call [PHONE]"
-    code = "import sys, jobs.privacy; print(sorted({'pyspark', 'pandas', 'numpy'} & set(sys.modules)))"
+    code = ("import sys, jobs.privacy.scrub, jobs.privacy.pseudonym; "
+            "print(sorted({'pyspark', 'pandas', 'numpy'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert out.stdout.strip() == "[]"
