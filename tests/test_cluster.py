@@ -260,8 +260,8 @@ def test_a_cluster_run_without_a_configured_key_is_a_config_error(spark_submit, 
 def test_the_wheel_holds_jobs_udfs_config_and_the_console_script(package, wheel_python):
     (wheel,) = package.glob("affective-*-py3-none-any.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"jobs/cli.py", "jobs/__main__.py", "jobs/privacy/release.py", "udfs/encoder.py", "conf/default.yaml", "conf/cluster.yaml",
-            "udfs/seed/conversations.jsonl"} <= names
+    assert {"jobs/cli.py", "jobs/__main__.py", "jobs/privacy/release.py", "jobs/synth_grammar.yaml", "udfs/encoder.py",
+            "conf/default.yaml", "conf/cluster.yaml", "udfs/seed/conversations.jsonl"} <= names
     assert (package / "affective.zip").read_bytes() == wheel.read_bytes()
     entry = ("import sys; from importlib.metadata import entry_points; "
              "(script,) = entry_points(group='console_scripts', name='affective'); sys.exit(script.load()())")
