@@ -217,15 +217,13 @@ def gold_tables(labels: DataFrame, sentiment: DataFrame, *, spark: SparkSession,
 def run_aggregate(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, Any], model_version: str,
                   run_id: str) -> dict[str, int]:
     """Write the released gold tables and the suppressed-row counts; return rows released and suppressed."""
-    from delta.tables import DeltaTable
-
-    from jobs.session import overwrite_table, read_table, stamp
+    from jobs.session import overwrite_table, read_table, read_table_if_any, stamp
 
     current = F.col("model_version") == model_version
     labels = read_table(spark, tables["conversation_labels"]).where(current)
     sentiment = read_table(spark, tables["message_sentiment"]).where(current)
-    truth = (read_table(spark, tables["human_labels"]).where(current)
-             if DeltaTable.isDeltaTable(spark, tables["human_labels"]) else None)
+    truth = read_table_if_any(spark, tables["human_labels"])
+    truth = truth.where(current) if truth is not None else None
     stats, suppressed_rows = {}, []
     for name, df in gold_tables(labels, sentiment, spark=spark, cfg=cfg, truth=truth).items():
         df = df.persist()

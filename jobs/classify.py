@@ -138,13 +138,11 @@ def message_sentiment(classified: DataFrame) -> DataFrame:
 def run_classify(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, Any], heads: udfs.Heads,
                  run_id: str, scorers: dict | None = None) -> dict[str, int]:
     """Label new bronze conversations into the silver tables; return rows in and out."""
-    from delta.tables import DeltaTable
-
-    from jobs.session import materialize, merge_new_rows, progress, read_table, remove_path, step
+    from jobs.session import materialize, merge_new_rows, progress, read_table, read_table_if_any, remove_path, step
 
     conversations = read_table(spark, tables["conversations"])
     labels_path = tables["conversation_labels"]
-    existing = read_table(spark, labels_path) if DeltaTable.isDeltaTable(spark, labels_path) else None
+    existing = read_table_if_any(spark, labels_path)
     reprocess = cfg["classify"]["reprocess"]  # label every conversation again and replace its rows
     todo = conversations if reprocess else unlabelled(conversations, existing, heads.version)
     with step(spark, "select conversations to label"):

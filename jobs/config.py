@@ -133,6 +133,8 @@ def _validate(cfg: dict[str, Any]) -> None:
         "aggregate.bootstrap_replicates": cfg["aggregate"]["bootstrap_replicates"] >= 50,
         "aggregate.confidence": 0.5 < cfg["aggregate"]["confidence"] < 1,
         "spark.arrow_batch_rows": cfg["spark"]["arrow_batch_rows"] >= 1,
+        # two tables in one folder would overwrite each other
+        "tables": all(cfg["tables"].values()) and len(set(cfg["tables"].values())) == len(cfg["tables"]),
         "spark.driver_memory": re.fullmatch(r"[1-9][0-9]*[kmgt]", cfg["spark"]["driver_memory"], re.I) is not None,
         **{f"topics.{key}": cfg["topics"][key] >= low for key, low in (
             ("fine_k", 0), ("coarse_k", 0), ("conversations_per_fine_cluster", 1), ("fine_clusters_per_coarse", 1),

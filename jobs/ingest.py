@@ -339,12 +339,9 @@ def run_ingest(spark: SparkSession, *, input_path: str, tables: dict[str, str], 
                key: bytes, run_id: str) -> dict[str, int]:
     """Ingest input_path into the bronze tables; return rows in, clean (of them already ingested) and
     quarantined."""
-    from delta.tables import DeltaTable
+    from jobs.session import merge_new_rows, read_table_if_any
 
-    from jobs.session import merge_new_rows, read_table
-
-    path = tables["conversations"]
-    ingested = read_table(spark, path) if DeltaTable.isDeltaTable(spark, path) else None
+    ingested = read_table_if_any(spark, tables["conversations"])
     checked = checked_records(read_raw(spark, input_path, cfg["ingest"]["input_format"]),
                               key=key, ingest_cfg=cfg["ingest"], ingested=ingested).persist()
     try:

@@ -23,6 +23,7 @@ from pyspark.sql import SparkSession
 from jobs import session
 from jobs.config import ConfigError, flatten, masked
 from jobs.privacy.pseudonym import key_for_run
+from jobs.tables import table_paths
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +44,7 @@ class Context:
 
     @property
     def tables(self) -> dict[str, str]:
-        root = self._path(self.cfg["paths"]["tables"])
-        return {name: str(root / table) for name, table in self.cfg["tables"].items()}
+        return table_paths(self._path(self.cfg["paths"]["tables"]), self.cfg["tables"])
 
     def _path(self, configured: str) -> Path:
         return _configured_path(self.output_dir, configured)
@@ -245,7 +245,5 @@ def run_stages(ctx: Context, stages: tuple[str, ...]) -> dict[str, dict[str, flo
 
 
 def table_versions(ctx: Context) -> dict[str, int]:
-    from delta.tables import DeltaTable
-
     return {f"delta_version.{name}": session.table_version(ctx.spark, path)
-            for name, path in ctx.tables.items() if DeltaTable.isDeltaTable(ctx.spark, path)}
+            for name, path in ctx.tables.items() if session.is_table(ctx.spark, path)}

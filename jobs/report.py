@@ -16,9 +16,8 @@ import numpy as np
 import pandas as pd
 
 from jobs.headlines import headline_table, pct, signed
+from jobs.tables import keys
 
-REPORT_TABLES = ("prevalence", "pushback", "pushback_reasons", "referral", "sentiment_shift", "suppressed")
-TOPIC_TABLES = ("topic_clusters", "topic_hierarchy", "topic_drift", "user_affective_share")
 SHARE_ORDER = ["0", "(0, 0.25]", "(0.25, 0.5]", "(0.5, 0.75]", "(0.75, 1)", "1"]
 # PPI++ columns of aggregate (jobs/ppi.py), null where no human-labelled sample corrected the row.
 CORRECTION_COLUMNS = ["corrected", "corrected_ci_low", "corrected_ci_high", "correction_method",
@@ -323,13 +322,11 @@ def write_report(gold: dict[str, pd.DataFrame], report_dir: Path, meta: dict[str
 
 def read_gold(spark, tables: dict[str, str]) -> dict[str, pd.DataFrame]:
     """The released gold tables as pandas (they are aggregates, a few rows each)."""
-    from jobs.session import read_table
+    from jobs.session import read_table, read_table_if_any
 
-    from delta.tables import DeltaTable
-
-    gold = {name: read_table(spark, tables[name]).toPandas() for name in REPORT_TABLES}
-    for name in (*TOPIC_TABLES, "validation_metrics"):  # absent until topics (validate) has run
-        exists = DeltaTable.isDeltaTable(spark, tables[name])
-        gold[name] = read_table(spark, tables[name]).toPandas() if exists else pd.DataFrame()
+    gold = {name: read_table(spark, tables[name]).toPandas() for name in keys("gold", "aggregate")}
+    for name in (*keys("gold", "topics"), *keys("metrics")):  # absent until topics (validate) has run
+        table = read_table_if_any(spark, tables[name])
+        gold[name] = table.toPandas() if table is not None else pd.DataFrame()
     return gold
 

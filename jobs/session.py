@@ -286,8 +286,15 @@ def read_table(spark: SparkSession, path: str) -> DataFrame:
     return spark.read.format("delta").load(path)
 
 
-GOLD_TABLES = ("prevalence", "pushback", "pushback_reasons", "referral", "sentiment_shift", "suppressed",
-               "topic_clusters", "topic_hierarchy", "topic_drift", "user_affective_share")
+def is_table(spark: SparkSession, path: str) -> bool:
+    from delta.tables import DeltaTable
+
+    return DeltaTable.isDeltaTable(spark, path)
+
+
+def read_table_if_any(spark: SparkSession, path: str) -> DataFrame | None:
+    """The Delta table at path, or None where no stage has written it yet."""
+    return read_table(spark, path) if is_table(spark, path) else None
 
 
 def register_gold_views(spark: SparkSession, tables: dict[str, str], names: dict[str, str]) -> list[str]:
@@ -301,11 +308,11 @@ def register_gold_views(spark: SparkSession, tables: dict[str, str], names: dict
     Returns:
         The view names registered.
     """
-    from delta.tables import DeltaTable
+    from jobs.tables import keys
 
     views = []
-    for key in GOLD_TABLES:
-        if DeltaTable.isDeltaTable(spark, tables[key]):
+    for key in keys("gold"):
+        if is_table(spark, tables[key]):
             read_table(spark, tables[key]).createOrReplaceTempView(names[key])
             views.append(names[key])
     return views

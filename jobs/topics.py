@@ -306,7 +306,7 @@ def run_topics(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, An
                run_id: str) -> dict[str, int]:
     """Write the silver topic assignments and the released topic tables; return rows released and suppressed."""
     from jobs.privacy.release import release, write_suppressed_counts
-    from jobs.session import overwrite_table, read_table, stamp
+    from jobs.session import is_table, overwrite_table, read_table, stamp
 
     current = F.col("model_version") == model_version
     labels = read_table(spark, tables["conversation_labels"]).where(current)
@@ -319,7 +319,7 @@ def run_topics(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, An
     if found is None:
         logger.warning("topics: no scope has enough conversations to cluster; topic tables are emptied")
         outputs.update({name: (_emptied(spark, tables[name]), None) for name in ("conversation_topics",
-                        "topic_clusters", "topic_hierarchy") if _exists(spark, tables[name])})
+                        "topic_clusters", "topic_hierarchy") if is_table(spark, tables[name])})
     else:
         assignments, clusters = found
         clusters = clusters.persist()
@@ -340,12 +340,6 @@ def run_topics(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, An
     write_suppressed_counts(spark, suppressed_rows, tables["suppressed"], model_version=model_version, run_id=run_id)
     logger.info("topics: %s", stats)
     return stats
-
-
-def _exists(spark: SparkSession, path: str) -> bool:
-    from delta.tables import DeltaTable
-
-    return DeltaTable.isDeltaTable(spark, path)
 
 
 def _emptied(spark: SparkSession, path: str) -> DataFrame:

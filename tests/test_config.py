@@ -37,6 +37,7 @@ def test_config_file_then_set_override_in_that_order(tmp_path):
         (["model.device=tpu"], "invalid value for model.device"),
         (["model.encoder_dir=/no/such/encoder"], "invalid value for model.encoder_dir"),
         (["spark.driver_memory=4 GB"], "invalid value for spark.driver_memory"),
+        (["tables.pushback=referral"], "invalid value for tables"),
         (["model"], "expected key=value"),
     ],
 )
@@ -50,6 +51,13 @@ def test_unknown_profile_and_missing_file_are_named(tmp_path):
         load_config("laptop")
     with pytest.raises(ConfigError, match="no such file"):
         load_config(config_file=str(tmp_path / "missing.yaml"))
+
+
+def test_the_config_names_a_folder_for_every_registered_table_and_no_other():
+    from jobs.tables import TABLES, keys
+
+    assert sorted(load_config()["tables"]) == sorted(keys())
+    assert {t.layer for t in TABLES} == {"bronze", "silver", "gold", "metrics", "scratch"}
 
 
 def test_flatten_uses_dotted_keys():

@@ -21,13 +21,11 @@ def release(df: DataFrame, *, min_users: int, min_conversations: int) -> tuple[D
 def write_suppressed_counts(spark: SparkSession, counts: list[tuple[str, int]], path: str, *, model_version: str,
                             run_id: str) -> None:
     """Replace the suppressed-row counts of these tables only (one commit), keeping other stages' counts."""
-    from delta.tables import DeltaTable
-
-    from jobs.session import overwrite_table, stamp
+    from jobs.session import is_table, overwrite_table, stamp
 
     df = stamp(spark.createDataFrame(counts, "table_name string, suppressed_rows long"),
                model_version=model_version, run_id=run_id)
-    if not DeltaTable.isDeltaTable(spark, path):
+    if not is_table(spark, path):
         overwrite_table(df, path)
         return
     names = ", ".join(f"'{name}'" for name, _ in counts)
