@@ -31,6 +31,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from jobs.ppi import LabelledSample, Term, with_correction
 from jobs.privacy.release import release, write_suppressed_counts
 from jobs.stats import conversation_shift, shift_by, wilson, z_value
+from udfs.heads import CATEGORIES, USES
 
 def segments(labels: DataFrame) -> DataFrame:
     """One row per conversation and segment it belongs to: 'all', 'affective' and each category."""
@@ -89,16 +90,12 @@ def prevalence(labels: DataFrame, *, z: float, sample: LabelledSample | None = N
 
 def segment_members(c: Column) -> dict[str, Column]:
     """Segment -> whether the conversation in struct `c` belongs to it, as `segments` assigns them."""
-    from udfs.heads import CATEGORIES  # here: topics reuses this module and must not load the model layer
-
     return {"all": F.lit(True), "affective": c["use"] == "affective",
             **{category: F.array_contains(c["categories"], category) for category in CATEGORIES}}
 
 
 def prevalence_terms(c: Column) -> list[Term]:
     """Shares of all conversations (a mean) and of affective conversations (a ratio) as PPI terms."""
-    from udfs.heads import CATEGORIES, USES  # here: topics reuses this module and must not load the model layer
-
     populations = (("all conversations", F.lit(True)), ("affective conversations", c["use"] == "affective"))
     by_use = [((use, "all conversations"), c["use"] == use, F.lit(True)) for use in USES]
     members = {**{category: F.array_contains(c["categories"], category) for category in CATEGORIES},

@@ -26,9 +26,9 @@ import math
 from typing import Any
 
 import pyspark.sql.functions as F
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession, Window
 
-from jobs.privacy.release import meets_thresholds
+from jobs.privacy.release import releasable, withhold_statistics
 from jobs.stats import conversation_shift, shift_by
 
 logger = logging.getLogger(__name__)
@@ -139,20 +139,15 @@ def cluster_facts(clustered: DataFrame, sentiment: DataFrame, *, spark: SparkSes
         *CLUSTER_KEYS, F.col("conversations").alias("shift_conversations"), F.col("users").alias("shift_users"),
         "mean_shift", F.col("ci_low").alias("shift_ci_low"), F.col("ci_high").alias("shift_ci_high"))
 
-    def enough(users: str, conversations: str) -> Column:  # a cluster without such conversations has nulls
-        return meets_thresholds(F.coalesce(users, F.lit(0)), F.coalesce(conversations, F.lit(0)),
-                                min_users=p["min_users"], min_conversations=p["min_conversations"])
-
-    reasons_ok, shift_ok = enough("pushback_users", "pushback_conversations"), enough("shift_users", "shift_conversations")
-    withheld = F.filter(F.array(F.when(F.col("pushback_reason_mix").isNotNull() & ~reasons_ok, F.lit("pushback_reason_mix")),
-                                F.when(F.col("mean_shift").isNotNull() & ~shift_ok, F.lit("mean_shift"))),
-                        lambda name: name.isNotNull())
-    return (base.join(mix, CLUSTER_KEYS, "left").join(reasons, CLUSTER_KEYS, "left").join(shift, CLUSTER_KEYS, "left")
-            .select(*CLUSTER_KEYS, "parent", "conversations", "users", "category_mix", "pushback_rate",
-                    F.when(reasons_ok, F.col("pushback_reason_mix")).alias("pushback_reason_mix"), "referral_rate",
-                    "shift_conversations", *(F.when(shift_ok, F.col(c)).alias(c)
-                                             for c in ("mean_shift", "shift_ci_low", "shift_ci_high")),
-                    withheld.alias("withheld")))
+    facts = (base.join(mix, CLUSTER_KEYS, "left").join(reasons, CLUSTER_KEYS, "left").join(shift, CLUSTER_KEYS, "left")
+             .select(*CLUSTER_KEYS, "parent", "conversations", "users", "category_mix", "pushback_rate",
+                     "pushback_reason_mix", "referral_rate", "shift_conversations", "mean_shift", "shift_ci_low",
+                     "shift_ci_high", "pushback_users", "pushback_conversations", "shift_users"))
+    return withhold_statistics(facts, {
+        "pushback_reason_mix": ("pushback_users", "pushback_conversations", ("pushback_reason_mix",)),
+        "mean_shift": ("shift_users", "shift_conversations", ("mean_shift", "shift_ci_low", "shift_ci_high")),
+    }, min_users=p["min_users"], min_conversations=p["min_conversations"]).drop(
+        "pushback_users", "pushback_conversations", "shift_users")
 
 
 def _share_map(counts: DataFrame, base: DataFrame, name: str, denominator: str = "") -> DataFrame:
@@ -198,23 +193,6 @@ def cluster_terms(clustered: DataFrame, terms: DataFrame, *, min_users: int, top
     ranked = scored.withColumn("rank", F.row_number().over(cluster.orderBy(F.desc("score"), "term")))
     return ranked.where(F.col("rank") <= top).groupBy(*CLUSTER_KEYS).agg(
         F.transform(F.array_sort(F.collect_list(F.struct("rank", "term"))), lambda r: r["term"]).alias("terms"))
-
-
-def releasable(facts: DataFrame, *, min_users: int, min_conversations: int) -> DataFrame:
-    """Add `released`: the thresholds, then complementary suppression within each group of siblings."""
-    ok = meets_thresholds(F.col("users"), F.col("conversations"), min_users=min_users,
-                          min_conversations=min_conversations)
-    siblings = Window.partitionBy("scope", "level", "parent")
-    smallest_ok = Window.partitionBy("scope", "level", "parent", "ok").orderBy("conversations", "cluster")
-    flagged = (facts.withColumn("ok", ok)
-               .withColumn("any_failed", F.max((~F.col("ok")).cast("int")).over(siblings) == 1)
-               .withColumn("ok_rank", F.row_number().over(smallest_ok))
-               .withColumn("released", F.col("ok") & ~(F.col("any_failed") & (F.col("ok_rank") == 1))))
-    coarse = flagged.where(F.col("level") == "coarse").select(
-        "scope", F.col("cluster").alias("parent"), F.col("released").alias("parent_released"))
-    return (flagged.join(coarse, ["scope", "parent"], "left")
-            .withColumn("released", F.col("released") & F.coalesce("parent_released", F.lit(True)))
-            .drop("ok", "any_failed", "ok_rank", "parent_released"))
 
 
 def cluster_map(spark: SparkSession, centres: dict[tuple[str, str], list]) -> DataFrame:
@@ -311,7 +289,7 @@ def run_topics(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, An
     current = F.col("model_version") == model_version
     labels = read_table(spark, tables["conversation_labels"]).where(current)
     sentiment = read_table(spark, tables["message_sentiment"]).where(current)
-    p, stats = cfg["privacy"], {}
+    p, stats, suppressed_rows = cfg["privacy"], {}, []
     outputs = {name: release(df, min_users=p["min_users"], min_conversations=p["min_conversations"])
                for name, df in (("topic_drift", drift_transitions(labels)),
                                 ("user_affective_share", user_share_distribution(labels)))}
@@ -328,7 +306,8 @@ def run_topics(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, An
         outputs.update({"conversation_topics": (assignments, None),
                         "topic_clusters": (released, clusters.where(~F.col("released"))),
                         "topic_hierarchy": (hierarchy(released), None)})
-    suppressed_rows = []
+    # statistics withheld inside released clusters count as suppressed too (none when nothing was clustered)
+    suppressed_rows.append(("topic_clusters.withheld_statistics", stats.get("topic_clusters_withheld_statistics", 0)))
     for name, (kept, suppressed) in outputs.items():
         overwrite_table(kept if "model_version" in kept.columns
                         else stamp(kept, model_version=model_version, run_id=run_id), tables[name])

@@ -184,6 +184,8 @@ def test_released_topic_clusters_meet_the_thresholds_and_name_no_planted_data(sp
     # Some scopes are released, and every released cluster meets the thresholds. (At this size a scope
     # with one small cluster is held back whole: siblings are suppressed together.)
     assert clusters and all(r["users"] >= MIN_USERS and r["conversations"] >= MIN_CONVERSATIONS for r in clusters)
+    suppressed = {r["table_name"]: r["suppressed_rows"] for r in _table(spark, root, "suppressed_rows").collect()}
+    assert suppressed["topic_clusters.withheld_statistics"] == sum(len(r["withheld"]) for r in clusters)
     topics = _table(spark, root, "conversation_topics").where("scope = 'affective'")
     labelled = _table(spark, root, "conversation_labels").where("use = 'affective'")
     assert topics.count() == labelled.count()  # every affective conversation has a topic

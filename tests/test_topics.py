@@ -10,8 +10,9 @@ import pytest
 from pyspark.testing import assertDataFrameEqual
 
 from jobs.config import load_config
+from jobs.privacy.release import releasable
 from jobs.topics import (
-    choose_k, cluster_terms, drift_transitions, hierarchy, members, releasable, scoped, topic_clusters,
+    choose_k, cluster_terms, drift_transitions, hierarchy, members, scoped, topic_clusters,
     user_share_distribution,
     user_terms,
 )

@@ -4,7 +4,7 @@ is counted in `suppressed_rows`, never shown."""
 from __future__ import annotations
 
 import pyspark.sql.functions as F
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 
 def meets_thresholds(users: Column, conversations: Column, *, min_users: int, min_conversations: int) -> Column:
     """The release rule: at least `min_users` distinct users and `min_conversations` conversations."""
@@ -16,6 +16,48 @@ def release(df: DataFrame, *, min_users: int, min_conversations: int) -> tuple[D
     ok = meets_thresholds(F.col("users"), F.col("conversations"), min_users=min_users,
                           min_conversations=min_conversations)
     return df.where(ok), df.where(~ok)
+
+
+def releasable(facts: DataFrame, *, min_users: int, min_conversations: int) -> DataFrame:
+    """Add `released` to topic clusters (scope, level, cluster, parent, users, conversations): the thresholds,
+    then complementary suppression within each group of siblings, so that the parent's total minus its
+    released children never reveals a suppressed one; a suppressed coarse cluster hides its children."""
+    ok = meets_thresholds(F.col("users"), F.col("conversations"), min_users=min_users,
+                          min_conversations=min_conversations)
+    siblings = Window.partitionBy("scope", "level", "parent")
+    smallest_ok = Window.partitionBy("scope", "level", "parent", "ok").orderBy("conversations", "cluster")
+    flagged = (facts.withColumn("ok", ok)
+               .withColumn("any_failed", F.max((~F.col("ok")).cast("int")).over(siblings) == 1)
+               .withColumn("ok_rank", F.row_number().over(smallest_ok))
+               .withColumn("released", F.col("ok") & ~(F.col("any_failed") & (F.col("ok_rank") == 1))))
+    coarse = flagged.where(F.col("level") == "coarse").select(
+        "scope", F.col("cluster").alias("parent"), F.col("released").alias("parent_released"))
+    return (flagged.join(coarse, ["scope", "parent"], "left")
+            .withColumn("released", F.col("released") & F.coalesce("parent_released", F.lit(True)))
+            .drop("ok", "any_failed", "ok_rank", "parent_released"))
+
+
+def withhold_statistics(df: DataFrame, statistics: dict[str, tuple[str, str, tuple[str, ...]]], *, min_users: int,
+                        min_conversations: int) -> DataFrame:
+    """Null each statistic that a row computes over part of its conversations where that part alone is
+    under the thresholds, and name it in the array column `withheld`.
+
+    A released row then never carries, say, the mean sentiment shift of one person's conversations.
+
+    Args:
+        df: the rows.
+        statistics: name -> (users column, conversations column of the part it is computed over, the
+            columns it publishes); a null count (no such conversations) is zero.
+        min_users, min_conversations: the release thresholds.
+    """
+    ok = {name: meets_thresholds(F.coalesce(users, F.lit(0)), F.coalesce(conversations, F.lit(0)),
+                                 min_users=min_users, min_conversations=min_conversations)
+          for name, (users, conversations, _) in statistics.items()}
+    published = {column: name for name, (_, _, columns) in statistics.items() for column in columns}
+    withheld = F.filter(F.array(*[F.when(F.col(columns[0]).isNotNull() & ~ok[name], F.lit(name))
+                                  for name, (_, _, columns) in statistics.items()]), lambda name: name.isNotNull())
+    return df.select(*[F.when(ok[published[c]], F.col(c)).alias(c) if c in published else c for c in df.columns],
+                     withheld.alias("withheld"))
 
 
 def write_suppressed_counts(spark: SparkSession, counts: list[tuple[str, int]], path: str, *, model_version: str,
