@@ -28,6 +28,7 @@ from typing import Any, Callable
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame, SparkSession
 
+from jobs.context import Context
 from jobs.ppi import LabelledSample, Term, with_correction
 from jobs.privacy.release import release, write_suppressed_counts
 from jobs.stats import conversation_shift, shift_by, wilson, z_value
@@ -234,3 +235,8 @@ def run_aggregate(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str,
     write_suppressed_counts(spark, suppressed_rows, tables["suppressed"], model_version=model_version, run_id=run_id)
     return stats
 
+
+def run(ctx: Context) -> dict[str, float]:
+    """Write the released gold figures of the model in use; returns rows released and suppressed."""
+    return run_aggregate(ctx.spark, tables=ctx.tables, cfg=ctx.cfg, model_version=ctx.heads().version,
+                         run_id=ctx.run_id)

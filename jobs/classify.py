@@ -17,10 +17,13 @@ import math
 import time
 from typing import Any, Callable, Iterator
 
+import mlflow
 import pandas as pd
 import pyspark.sql.functions as F
 from pyspark import Accumulator
 from pyspark.sql import DataFrame, SparkSession
+
+from jobs.context import Context
 
 import udfs
 
@@ -176,3 +179,14 @@ def run_classify(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, 
     logger.info("classify: %s", stats)
     return stats
 
+
+def run(ctx: Context) -> dict[str, float]:
+    """Label the new bronze conversations with the model in use (logged with the run); returns counts and model time."""
+    heads = ctx.heads()
+    mlflow.log_params({"model_name": ctx.cfg["model"]["name"], "model_version": heads.version,
+                       "encoder": ctx.cfg["model"]["encoder"]})
+    mlflow.log_metrics({f"heads.{k}": v for k, v in heads.metrics.items()})
+    heads.save(ctx.models_dir / heads.version)  # a copy of the model in use, logged with the run
+    mlflow.log_artifacts(str(ctx.models_dir / heads.version), "heads")
+    return run_classify(ctx.spark, tables=ctx.tables, cfg=ctx.cfg, heads=heads, run_id=ctx.run_id,
+                        scorers=udfs.scorers_from_config(ctx.cfg["model"]))

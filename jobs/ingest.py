@@ -19,14 +19,16 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
+import mlflow
 import pandas as pd
 import pyspark.sql.functions as F
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import types as T
 
-from jobs.privacy.pseudonym import pseudonymize
-from jobs.privacy.scrub import scrub_text
 from jobs.config import ConfigError
+from jobs.context import Context, existing_path
+from jobs.privacy.pseudonym import key_for_run, pseudonymize
+from jobs.privacy.scrub import scrub_text
 
 logger = logging.getLogger(__name__)
 
@@ -360,3 +362,11 @@ def run_ingest(spark: SparkSession, *, input_path: str, tables: dict[str, str], 
     logger.info("ingest: %s", stats)
     return stats
 
+
+def run(ctx: Context) -> dict[str, float]:
+    """Ingest --input into the bronze tables under this run's pseudonym key; returns rows in, clean, quarantined."""
+    input_path = existing_path(ctx.input_path, "--input")
+    key = ctx.pseudonym_key or key_for_run(ctx.cfg["privacy"], ctx.state_dir, ctx.spark.sparkContext.master)
+    mlflow.log_param("input_path", input_path)
+    return run_ingest(ctx.spark, input_path=input_path, tables=ctx.tables, cfg=ctx.cfg, key=key,
+                      run_id=ctx.run_id)

@@ -12,9 +12,12 @@ import html
 from pathlib import Path
 from typing import Any
 
+import json
+import math
 import numpy as np
 import pandas as pd
 
+from jobs.context import Context
 from jobs.headlines import headline_table, pct, signed
 from jobs.tables import keys
 
@@ -330,3 +333,38 @@ def read_gold(spark, tables: dict[str, str]) -> dict[str, pd.DataFrame]:
         gold[name] = table.toPandas() if table is not None else pd.DataFrame()
     return gold
 
+
+def run(ctx: Context) -> dict[str, float]:
+    """Write the HTML report and summary.json from the released gold tables; returns the headline figures."""
+    gold = read_gold(ctx.spark, ctx.tables)
+    meta = {"run id": ctx.run_id, "model version": ctx.heads().version, "encoder": ctx.cfg["model"]["encoder"],
+            "release thresholds": f"{ctx.cfg['privacy']['min_users']} users, "
+                                  f"{ctx.cfg['privacy']['min_conversations']} conversations"}
+    paths = write_report(gold, ctx.report_dir, meta, ctx.heads().metrics, ctx.heads().version)
+    ctx.results["report"] = paths["index"]
+    figures = headline_metrics(gold)
+    # The same figures as the MLflow metrics, for dashboards that read a file.
+    summary = {"run_id": ctx.run_id, "model_version": ctx.heads().version, "figures": figures,
+               "release_thresholds": {"min_users": ctx.cfg["privacy"]["min_users"],
+                                      "min_conversations": ctx.cfg["privacy"]["min_conversations"]}}
+    (ctx.report_dir / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True), encoding="utf-8")
+    return figures
+
+
+def headline_metrics(gold: dict[str, Any]) -> dict[str, float]:
+    """The study's headline figures, where their rows were released, and their PPI++ corrections where made."""
+    figures: dict[str, float] = {}
+    prev = gold["prevalence"]
+    for row in prev[prev["population"] == "all conversations"].itertuples():
+        figures[f"share.{row.measure}"] = float(row.share)
+        figures.update(_corrected(row, f"share.{row.measure}"))
+    for name, column in (("pushback", "rate"), ("referral", "rate"), ("sentiment_shift", "mean_shift")):
+        for row in gold[name].itertuples():
+            figures[f"{name}.{row.segment}"] = float(getattr(row, column))
+            figures.update(_corrected(row, f"{name}.{row.segment}"))
+    return figures
+
+
+def _corrected(row: Any, name: str) -> dict[str, float]:
+    value = getattr(row, "corrected", None)  # None or NaN in pandas where the row has no correction
+    return {} if value is None or math.isnan(value) else {f"corrected.{name}": float(value)}

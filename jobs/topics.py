@@ -28,6 +28,7 @@ from typing import Any
 import pyspark.sql.functions as F
 from pyspark.sql import DataFrame, SparkSession, Window
 
+from jobs.context import Context
 from jobs.privacy.release import releasable, withhold_statistics
 from jobs.stats import conversation_shift, shift_by
 
@@ -326,3 +327,8 @@ def _emptied(spark: SparkSession, path: str) -> DataFrame:
 
     return spark.createDataFrame([], read_table(spark, path).schema)
 
+
+def run(ctx: Context) -> dict[str, float]:
+    """Cluster and name the affective conversations of the model in use; returns rows released and suppressed."""
+    return run_topics(ctx.spark, tables=ctx.tables, cfg=ctx.cfg, model_version=ctx.heads().version,
+                      run_id=ctx.run_id)

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import mlflow
 from pyspark.sql import DataFrame, SparkSession
 
 import udfs
+from jobs.context import Context, existing_path
 from jobs.labels import check_labels, read_labels
 from udfs.training import EMBEDDED_TYPE, training_embedder
 
@@ -42,3 +44,17 @@ def run_train(spark: SparkSession, *, labels_path: str, tables: dict[str, str], 
                                  include_seed=cfg["train"]["include_seed"])
     return heads, {"labelled_conversations": len(rows), **heads.metrics}
 
+
+def run(ctx: Context) -> dict[str, float]:
+    """Fit heads on --labels, register them in MLflow under the config's alias; returns the training counts."""
+    from udfs.registry import log_heads_model
+
+    heads, stats = run_train(ctx.spark, labels_path=existing_path(ctx.labels_path, "--labels"), tables=ctx.tables,
+                             cfg=ctx.cfg, base=ctx.heads())
+    mlflow.log_params({"labels_path": ctx.labels_path, "trained_version": heads.version,
+                       "base_version": ctx.heads().version, "include_seed": ctx.cfg["train"]["include_seed"]})
+    model = ctx.cfg["model"]
+    ctx.results["registered"] = log_heads_model(heads, ctx.models_dir / heads.version, registered_name=model["name"],
+                                                alias=model["alias"])
+    ctx.results["trained_version"] = heads.version
+    return stats

@@ -18,9 +18,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame, SparkSession
 
+from jobs.context import Context, existing_path
 from jobs.labels import check_labels, read_labels
 from jobs.session import stamp
 from jobs.stats import conversation_shift
@@ -224,3 +226,11 @@ def run_validate(spark: SparkSession, *, labels_path: str, tables: dict[str, str
     merge_new_rows(spark, truth, tables["human_labels"], ["conversation_id", "model_version"], update=True)
     return metrics
 
+
+def run(ctx: Context) -> dict[str, float]:
+    """Score the model in use against --labels and keep them for the corrections; returns the scores."""
+    metrics = run_validate(ctx.spark, labels_path=existing_path(ctx.labels_path, "--labels"), tables=ctx.tables,
+                           cfg=ctx.cfg, out_dir=ctx.validation_dir, model_version=ctx.heads().version,
+                           run_id=ctx.run_id)
+    mlflow.log_artifacts(str(ctx.validation_dir), "validation")
+    return {f"{task}.{name}": float(value) for task, m in metrics.items() for name, value in m.items()}

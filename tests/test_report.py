@@ -4,8 +4,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from jobs.headlines import headline_table
-from jobs.pipeline import headline_metrics
-from jobs.report import label_lifts, write_report
+from jobs.report import headline_metrics, label_lifts, write_report
 
 
 def _gold(empty_shift: bool = False):
