@@ -25,6 +25,7 @@ The output holds only counts, scores and settings, never any text.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -125,10 +126,12 @@ def random_vectors(n: int, seed: int, dim: int = 384) -> np.ndarray:
 
 # --- Clustering ----------------------------------------------------------------------------------------
 
-def fit_settings(cfg: dict[str, Any], k: int, seed: int) -> dict[str, Any]:
-    """The config `fit_scope` reads, with its fine k fixed at k (max_k raised to k if below) and the seed set."""
-    topics = {**cfg["topics"], "fine_k": k, "max_k": max(k, cfg["topics"]["max_k"]), "seed": seed}
-    return {**cfg, "topics": topics}
+def fit_settings(cfg: dict[str, Any], k: int, seed: int):
+    """The topic settings `fit_scope` reads, its fine k fixed at k (max_k raised to k if below) and its seed set."""
+    from jobs.topics import TopicSettings
+
+    topics = TopicSettings.from_config(cfg)
+    return dataclasses.replace(topics, fine_k=k, max_k=max(k, topics.max_k), seed=seed)
 
 
 def spark_kmeans(spark, vectors: np.ndarray, k: int, seed: int, cfg: dict[str, Any]) -> np.ndarray:

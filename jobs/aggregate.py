@@ -30,8 +30,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 
 from jobs.context import Context
 from jobs.ppi import LabelledSample, Term, with_correction
-from jobs.privacy.release import release, write_suppressed_counts
-from jobs.stats import conversation_shift, shift_by, wilson, z_value
+from jobs.privacy.release import Thresholds, release, write_suppressed_counts
+from jobs.stats import ShiftSettings, conversation_shift, shift_by, wilson, z_value
 from udfs.heads import CATEGORIES, USES
 
 def segments(labels: DataFrame) -> DataFrame:
@@ -144,20 +144,18 @@ def pushback_reasons(labels: DataFrame) -> DataFrame:
     )
 
 
-def sentiment_shift(labels: DataFrame, sentiment: DataFrame, *, spark: SparkSession, cfg: dict[str, Any],
+def sentiment_shift(labels: DataFrame, sentiment: DataFrame, *, spark: SparkSession, shift: ShiftSettings,
                     sample: LabelledSample | None = None) -> DataFrame:
     """Mean shift per segment with a distributed Poisson-bootstrap interval (no data leaves the executors).
 
     With a human-labelled sample, each segment's shift also gets its PPI++ correction, from the labelled
     conversations that have a human shift (validate leaves it null where the labels miss an edge turn).
     """
-    agg = cfg["aggregate"]
-    shifts = conversation_shift(sentiment, min_user_messages=agg["shift_min_user_messages"],
-                                edge=agg["shift_edge_messages"])
+    shifts = conversation_shift(sentiment, min_user_messages=shift.min_user_messages, edge=shift.edge)
     rows = segments(labels.select("conversation_id", "user_id", "use", "categories")).join(shifts, "conversation_id")
-    return shift_by(rows, ["segment"], spark=spark, agg=agg).transform(
-        lambda shift: with_correction(shift, ["segment"], shift_population(sample, shifts), shift_terms,
-                                      bounds=(-2.0, 2.0)))
+    return shift_by(rows, ["segment"], spark=spark, shift=shift).transform(
+        lambda by_segment: with_correction(by_segment, ["segment"], shift_population(sample, shifts), shift_terms,
+                                           bounds=(-2.0, 2.0)))
 
 
 def shift_population(sample: LabelledSample | None, shifts: DataFrame) -> LabelledSample | None:
@@ -173,42 +171,44 @@ def shift_population(sample: LabelledSample | None, shifts: DataFrame) -> Labell
                    predicted=with_shift(sample.predicted))
 
 
-def labelled_sample(labels: DataFrame, truth: DataFrame, *, cfg: dict[str, Any]) -> LabelledSample:
+def labelled_sample(labels: DataFrame, truth: DataFrame, *, z: float, thresholds: Thresholds) -> LabelledSample:
     """The predictions of every classified conversation and the human labels of the labelled ones.
 
     Args:
         labels: silver `conversation_labels` of the model version in use.
         truth: silver `human_labels` of that version: conversation_id, user_id, use, categories, pushback,
             referral, shift.
-        cfg: the config (confidence, privacy thresholds).
+        z: the normal quantile of the intervals' confidence.
+        thresholds: a sample under them gives no correction.
     """
     predicted = labels.select("conversation_id", F.struct("use", "categories", "pushback", "referral").alias("p"))
     labelled = (truth.select("conversation_id", "user_id",
                              F.struct("use", "categories", "pushback", "referral", "shift").alias("t"))
                 .join(predicted, "conversation_id"))
-    return LabelledSample(labelled, predicted, z=z_value(cfg["aggregate"]["confidence"]),
-                          min_users=cfg["privacy"]["min_users"], min_conversations=cfg["privacy"]["min_conversations"])
+    return LabelledSample(labelled, predicted, z=z, min_users=thresholds.min_users,
+                          min_conversations=thresholds.min_conversations)
 
 
-def gold_tables(labels: DataFrame, sentiment: DataFrame, *, spark: SparkSession, cfg: dict[str, Any],
-                truth: DataFrame | None = None) -> dict[str, DataFrame]:
+def gold_tables(labels: DataFrame, sentiment: DataFrame, *, spark: SparkSession, shift: ShiftSettings,
+                thresholds: Thresholds, truth: DataFrame | None = None) -> dict[str, DataFrame]:
     """Every gold table before the release rule, keyed by table config name.
 
     Args:
         labels: silver `conversation_labels` of the model version in use.
         sentiment: silver `message_sentiment` of that version.
         spark: the session.
-        cfg: the config.
+        shift: how shifts are computed; its confidence is every interval's (`aggregate.confidence`).
+        thresholds: the release thresholds, which a labelled sample must meet to correct anything.
         truth: silver `human_labels` of that version, or None: with it the figures get PPI++ corrections.
     """
-    z = z_value(cfg["aggregate"]["confidence"])
-    sample = labelled_sample(labels, truth, cfg=cfg) if truth is not None else None
+    z = z_value(shift.confidence)
+    sample = labelled_sample(labels, truth, z=z, thresholds=thresholds) if truth is not None else None
     return {
         "prevalence": prevalence(labels, z=z, sample=sample),
         "pushback": rate_by_segment(labels, "pushback", z=z, sample=sample),
         "pushback_reasons": pushback_reasons(labels),
         "referral": rate_by_segment(labels, "referral", z=z, sample=sample),
-        "sentiment_shift": sentiment_shift(labels, sentiment, spark=spark, cfg=cfg, sample=sample),
+        "sentiment_shift": sentiment_shift(labels, sentiment, spark=spark, shift=shift, sample=sample),
     }
 
 
@@ -222,11 +222,12 @@ def run_aggregate(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str,
     sentiment = read_table(spark, tables["message_sentiment"]).where(current)
     truth = read_table_if_any(spark, tables["human_labels"])
     truth = truth.where(current) if truth is not None else None
-    stats, suppressed_rows = {}, []
-    for name, df in gold_tables(labels, sentiment, spark=spark, cfg=cfg, truth=truth).items():
+    stats, suppressed_rows, thresholds = {}, [], Thresholds.from_config(cfg)
+    for name, df in gold_tables(labels, sentiment, spark=spark, shift=ShiftSettings.from_config(cfg),
+                                thresholds=thresholds, truth=truth).items():
         df = df.persist()
-        released, suppressed = release(df, min_users=cfg["privacy"]["min_users"],
-                                       min_conversations=cfg["privacy"]["min_conversations"])
+        released, suppressed = release(df, min_users=thresholds.min_users,
+                                       min_conversations=thresholds.min_conversations)
         overwrite_table(stamp(released, model_version=model_version, run_id=run_id), tables[name])
         stats[f"{name}_released"] = released.count()
         stats[f"{name}_suppressed"] = suppressed.count()

@@ -3,11 +3,29 @@ sentiment shift with its distributed Poisson-bootstrap interval (no data leaves 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
 
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame, SparkSession
+
+@dataclass(frozen=True)
+class ShiftSettings:
+    """How a start-to-end shift and its interval are computed (the `aggregate` config)."""
+
+    min_user_messages: int  # conversations with at least this many user messages
+    edge: int               # the first and last this many user messages
+    replicates: int         # Poisson-bootstrap replicates
+    seed: int
+    confidence: float
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> "ShiftSettings":
+        a = cfg["aggregate"]
+        return cls(a["shift_min_user_messages"], a["shift_edge_messages"], a["bootstrap_replicates"],
+                   a["bootstrap_seed"], a["confidence"])
+
 
 # Poisson(1) cumulative probabilities: a uniform draw above k of them is a weight of k.
 POISSON1_CDF = [sum(math.exp(-1) / math.factorial(j) for j in range(k + 1)) for k in range(12)]
@@ -39,22 +57,22 @@ def poisson_weight(conversation_id: Column, replicate: Column, seed: int) -> Col
     return sum((u > F.lit(c)).cast("int") for c in POISSON1_CDF)
 
 
-def shift_by(rows: DataFrame, keys: list[str], *, spark: SparkSession, agg: dict[str, Any]) -> DataFrame:
+def shift_by(rows: DataFrame, keys: list[str], *, spark: SparkSession, shift: ShiftSettings) -> DataFrame:
     """Per group of `keys`: conversations, users, mean start, end and shift, and the bootstrap interval.
 
     Args:
         rows: one row per conversation and group, with `conversation_id`, `user_id`, `start`, `end`, `shift`.
         keys: the grouping columns.
         spark: the session (for the replicate numbers).
-        agg: the `aggregate` config (replicates, seed, confidence).
+        shift: replicates, seed and confidence of the interval.
     """
     point = rows.groupBy(*keys).agg(
         F.count("*").alias("conversations"), F.countDistinct("user_id").alias("users"),
         F.avg("start").alias("mean_start"), F.avg("end").alias("mean_end"), F.avg("shift").alias("mean_shift"))
-    alpha = 1 - agg["confidence"]
-    replicates = spark.range(agg["bootstrap_replicates"]).withColumnRenamed("id", "replicate")
+    alpha = 1 - shift.confidence
+    replicates = spark.range(shift.replicates).withColumnRenamed("id", "replicate")
     weighted = rows.select(*keys, "conversation_id", "shift").crossJoin(replicates).withColumn(
-        "w", poisson_weight(F.col("conversation_id"), F.col("replicate"), agg["bootstrap_seed"]))
+        "w", poisson_weight(F.col("conversation_id"), F.col("replicate"), shift.seed))
     means = weighted.groupBy(*keys, "replicate").agg(
         F.try_divide(F.sum(F.col("w") * F.col("shift")), F.sum("w")).alias("mean"))
     interval = means.where(F.col("mean").isNotNull()).groupBy(*keys).agg(

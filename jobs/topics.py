@@ -23,14 +23,15 @@ from __future__ import annotations
 import functools
 import logging
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import pyspark.sql.functions as F
 from pyspark.sql import DataFrame, SparkSession, Window
 
 from jobs.context import Context
-from jobs.privacy.release import releasable, withhold_statistics
-from jobs.stats import conversation_shift, shift_by
+from jobs.privacy.release import Thresholds, releasable, withhold_statistics
+from jobs.stats import ShiftSettings, conversation_shift, shift_by
 
 logger = logging.getLogger(__name__)
 
@@ -64,9 +65,31 @@ def choose_k(n: int, configured: int, max_k: int, divisor: int) -> int:
     return max(2, min(k, max_k, n - 1))
 
 
-def fit_scope(rows: DataFrame, n: int, cfg: dict[str, Any]) -> tuple[DataFrame, list, list]:
+@dataclass(frozen=True)
+class TopicSettings:
+    """The `topics` config (conf/default.yaml says what each one does)."""
+
+    fine_k: int
+    coarse_k: int
+    conversations_per_fine_cluster: int
+    fine_clusters_per_coarse: int
+    max_k: int
+    max_iter: int
+    init_steps: int
+    seed: int
+    conversations_per_partition: int
+    fit_conversations: int
+    max_conversations_per_user: int
+    terms: int
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> "TopicSettings":
+        return cls(**cfg["topics"])
+
+
+def fit_scope(rows: DataFrame, n: int, t: TopicSettings) -> tuple[DataFrame, list, list]:
     """k-means on the executors for one scope's conversations (fitted on a sample of at most
-    `topics.fit_conversations`, applied to all); coarse k-means over the fine centroids.
+    `t.fit_conversations`, applied to all); coarse k-means over the fine centroids.
 
     Returns:
         (assignments with `fine` and `coarse` cluster numbers, fine centroids, coarse centroids).
@@ -74,27 +97,26 @@ def fit_scope(rows: DataFrame, n: int, cfg: dict[str, Any]) -> tuple[DataFrame, 
     from pyspark.ml.clustering import KMeans
     from pyspark.ml.functions import array_to_vector
 
-    t = cfg["topics"]
     # k-means' cost grows with rows x k: the centres are fitted on a seeded sample of at most
     # `fit_conversations` (chosen by a hash of the id, so the same rows wherever they sit), and every
     # conversation is then assigned to its nearest centre in one pass.
-    fitted_n = min(n, t["fit_conversations"])
+    fitted_n = min(n, t.fit_conversations)
     sampled = rows if fitted_n == n else rows.where(
-        F.pmod(F.xxhash64("conversation_id", F.lit(t["seed"])), F.lit(SAMPLE_BUCKETS)) < SAMPLE_BUCKETS * fitted_n / n)
+        F.pmod(F.xxhash64("conversation_id", F.lit(t.seed)), F.lit(SAMPLE_BUCKETS)) < SAMPLE_BUCKETS * fitted_n / n)
     # k-means samples its starting centres per partition: the same partitions, in the same order, give the
     # same clusters on a laptop and on a cluster of any size.
-    partitions = max(1, math.ceil(fitted_n / t["conversations_per_partition"]))
+    partitions = max(1, math.ceil(fitted_n / t.conversations_per_partition))
     sample = (sampled.repartition(partitions, "conversation_id").sortWithinPartitions("conversation_id")
               .withColumn("features", array_to_vector("embedding")))
-    fine_k = min(choose_k(n, t["fine_k"], t["max_k"], t["conversations_per_fine_cluster"]), max(2, fitted_n - 1))
-    fine = KMeans(k=fine_k, seed=t["seed"], maxIter=t["max_iter"], initSteps=t["init_steps"],
+    fine_k = min(choose_k(n, t.fine_k, t.max_k, t.conversations_per_fine_cluster), max(2, fitted_n - 1))
+    fine = KMeans(k=fine_k, seed=t.seed, maxIter=t.max_iter, initSteps=t.init_steps,
                   distanceMeasure="cosine", predictionCol="fine").fit(sample)
     fine_centres = [c.tolist() for c in fine.clusterCenters()]
     spark = rows.sparkSession
     centres = (spark.createDataFrame([(i, c) for i, c in enumerate(fine_centres)], "fine int, centre array<double>")
                .coalesce(1).withColumn("features", array_to_vector("centre")))
-    coarse_k = choose_k(len(fine_centres), t["coarse_k"], t["max_k"], t["fine_clusters_per_coarse"])
-    coarse = KMeans(k=coarse_k, seed=t["seed"], maxIter=t["max_iter"], initSteps=t["init_steps"],
+    coarse_k = choose_k(len(fine_centres), t.coarse_k, t.max_k, t.fine_clusters_per_coarse)
+    coarse = KMeans(k=coarse_k, seed=t.seed, maxIter=t.max_iter, initSteps=t.init_steps,
                     distanceMeasure="cosine", predictionCol="coarse").fit(centres)
     parent = coarse.transform(centres).select("fine", "coarse")
     assigned = fine.transform(rows.withColumn("features", array_to_vector("embedding"))).select(
@@ -115,7 +137,8 @@ def members(assigned: DataFrame, max_per_user: int) -> DataFrame:
             .where(F.col("_n") <= max_per_user).drop("_n", "fine", "coarse"))
 
 
-def cluster_facts(clustered: DataFrame, sentiment: DataFrame, *, spark: SparkSession, cfg: dict[str, Any]) -> DataFrame:
+def cluster_facts(clustered: DataFrame, sentiment: DataFrame, *, spark: SparkSession, shift: ShiftSettings,
+                  thresholds: Thresholds) -> DataFrame:
     """Per cluster: size, category mix, pushback rate and reason mix, referral rate and sentiment shift.
 
     A statistic computed over part of a cluster (the reason mix over its pushback conversations, the shift
@@ -133,21 +156,20 @@ def cluster_facts(clustered: DataFrame, sentiment: DataFrame, *, spark: SparkSes
            .transform(lambda df: _share_map(df, base, "category_mix")))
     reasons = (clustered.where("pushback").groupBy(*CLUSTER_KEYS, F.col("pushback_reason").alias("k")).count()
                .transform(lambda df: _share_map(df, base, "pushback_reason_mix", denominator="pushback")))
-    agg, p = cfg["aggregate"], cfg["privacy"]
-    shifts = conversation_shift(sentiment, min_user_messages=agg["shift_min_user_messages"],
-                                edge=agg["shift_edge_messages"])
-    shift = shift_by(clustered.join(shifts, "conversation_id"), CLUSTER_KEYS, spark=spark, agg=agg).select(
+    shifts = conversation_shift(sentiment, min_user_messages=shift.min_user_messages, edge=shift.edge)
+    by_cluster = shift_by(clustered.join(shifts, "conversation_id"), CLUSTER_KEYS, spark=spark, shift=shift).select(
         *CLUSTER_KEYS, F.col("conversations").alias("shift_conversations"), F.col("users").alias("shift_users"),
         "mean_shift", F.col("ci_low").alias("shift_ci_low"), F.col("ci_high").alias("shift_ci_high"))
 
-    facts = (base.join(mix, CLUSTER_KEYS, "left").join(reasons, CLUSTER_KEYS, "left").join(shift, CLUSTER_KEYS, "left")
+    facts = (base.join(mix, CLUSTER_KEYS, "left").join(reasons, CLUSTER_KEYS, "left")
+             .join(by_cluster, CLUSTER_KEYS, "left")
              .select(*CLUSTER_KEYS, "parent", "conversations", "users", "category_mix", "pushback_rate",
                      "pushback_reason_mix", "referral_rate", "shift_conversations", "mean_shift", "shift_ci_low",
                      "shift_ci_high", "pushback_users", "pushback_conversations", "shift_users"))
     return withhold_statistics(facts, {
         "pushback_reason_mix": ("pushback_users", "pushback_conversations", ("pushback_reason_mix",)),
         "mean_shift": ("shift_users", "shift_conversations", ("mean_shift", "shift_ci_low", "shift_ci_high")),
-    }, min_users=p["min_users"], min_conversations=p["min_conversations"]).drop(
+    }, min_users=thresholds.min_users, min_conversations=thresholds.min_conversations).drop(
         "pushback_users", "pushback_conversations", "shift_users")
 
 
@@ -239,32 +261,34 @@ def user_share_distribution(labels: DataFrame) -> DataFrame:
 
 
 def topic_clusters(labels: DataFrame, sentiment: DataFrame, conversations: DataFrame, *, spark: SparkSession,
-                   cfg: dict[str, Any]) -> tuple[DataFrame, DataFrame] | None:
+                   topics: TopicSettings, shift: ShiftSettings, thresholds: Thresholds
+                   ) -> tuple[DataFrame, DataFrame] | None:
     """(each conversation's clusters, per-cluster facts with `released`), or None when no scope is big enough."""
-    p, t = cfg["privacy"], cfg["topics"]
     # Not cached: with the 384-float embedding these rows outgrow a local heap at 1M conversations. Each
     # scope's fit and assignment reads them again from the labels table; only the narrow assignments are kept.
     rows = scoped(labels.where(F.col("embedding").isNotNull()))
     sizes = {r["scope"]: r["count"] for r in rows.groupBy("scope").count().collect()}
     assigned, centres = [], {}
     for scope, n in sorted(sizes.items()):
-        if n < max(p["min_conversations"], 3):  # nothing in it could be released
+        if n < max(thresholds.min_conversations, 3):  # nothing in it could be released
             continue
-        scope_assigned, fine_centres, coarse_centres = fit_scope(rows.where(F.col("scope") == scope), n, cfg)
+        scope_assigned, fine_centres, coarse_centres = fit_scope(rows.where(F.col("scope") == scope), n, topics)
         assigned.append(scope_assigned)
         centres[(scope, "fine")], centres[(scope, "coarse")] = fine_centres, coarse_centres
     if not assigned:
         return None
     all_assigned = functools.reduce(DataFrame.unionByName, assigned).persist()
-    clustered = members(all_assigned, t["max_conversations_per_user"])
-    facts = (cluster_facts(clustered, sentiment, spark=spark, cfg=cfg)
-             .join(cluster_terms(clustered, user_terms(conversations), min_users=p["min_users"], top=t["terms"]),
+    clustered = members(all_assigned, topics.max_conversations_per_user)
+    facts = (cluster_facts(clustered, sentiment, spark=spark, shift=shift, thresholds=thresholds)
+             .join(cluster_terms(clustered, user_terms(conversations), min_users=thresholds.min_users,
+                                 top=topics.terms),
                    CLUSTER_KEYS, "left")
              .join(cluster_map(spark, centres), CLUSTER_KEYS, "left")
              .withColumn("terms", F.coalesce("terms", F.array().cast("array<string>")))
              .withColumn("name", F.when(F.size("terms") > 0, F.array_join(F.slice("terms", 1, 3), " / "))
                          .otherwise(F.lit("(no term shared by enough users)")))
-             .transform(lambda df: releasable(df, min_users=p["min_users"], min_conversations=p["min_conversations"])))
+             .transform(lambda df: releasable(df, min_users=thresholds.min_users,
+                                              min_conversations=thresholds.min_conversations)))
     return all_assigned.select("conversation_id", "user_id", "scope", "fine", "coarse"), facts
 
 
@@ -290,11 +314,13 @@ def run_topics(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, An
     current = F.col("model_version") == model_version
     labels = read_table(spark, tables["conversation_labels"]).where(current)
     sentiment = read_table(spark, tables["message_sentiment"]).where(current)
-    p, stats, suppressed_rows = cfg["privacy"], {}, []
-    outputs = {name: release(df, min_users=p["min_users"], min_conversations=p["min_conversations"])
+    thresholds, stats, suppressed_rows = Thresholds.from_config(cfg), {}, []
+    outputs = {name: release(df, min_users=thresholds.min_users, min_conversations=thresholds.min_conversations)
                for name, df in (("topic_drift", drift_transitions(labels)),
                                 ("user_affective_share", user_share_distribution(labels)))}
-    found = topic_clusters(labels, sentiment, read_table(spark, tables["conversations"]), spark=spark, cfg=cfg)
+    found = topic_clusters(labels, sentiment, read_table(spark, tables["conversations"]), spark=spark,
+                           topics=TopicSettings.from_config(cfg), shift=ShiftSettings.from_config(cfg),
+                           thresholds=thresholds)
     if found is None:
         logger.warning("topics: no scope has enough conversations to cluster; topic tables are emptied")
         outputs.update({name: (_emptied(spark, tables[name]), None) for name in ("conversation_topics",

@@ -6,7 +6,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from jobs.aggregate import prevalence, rate_by_segment, sentiment_shift
 from jobs.privacy.release import release
-from jobs.stats import conversation_shift, wilson, z_value
+from jobs.stats import ShiftSettings, conversation_shift, wilson, z_value
 
 LABELS_SCHEMA = "conversation_id string, user_id string, use string, categories array<string>, pushback boolean, pushback_reason string, referral boolean, is_long boolean"
 
@@ -96,10 +96,9 @@ def test_bootstrap_interval_brackets_the_mean_and_is_reproducible(spark):
     sentiment = _sentiment(spark, scores)
     labels = spark.createDataFrame([(c, f"u_{c}", "affective", ["counseling"]) for c in scores],
                                    "conversation_id string, user_id string, use string, categories array<string>")
-    cfg = {"aggregate": {"shift_min_user_messages": 6, "shift_edge_messages": 3, "confidence": 0.95,
-                         "bootstrap_replicates": 200, "bootstrap_seed": 3}}
-    first = {r["segment"]: r for r in sentiment_shift(labels, sentiment, spark=spark, cfg=cfg).collect()}
-    again = {r["segment"]: r for r in sentiment_shift(labels, sentiment, spark=spark, cfg=cfg).collect()}
+    shift = ShiftSettings(min_user_messages=6, edge=3, replicates=200, seed=3, confidence=0.95)
+    first = {r["segment"]: r for r in sentiment_shift(labels, sentiment, spark=spark, shift=shift).collect()}
+    again = {r["segment"]: r for r in sentiment_shift(labels, sentiment, spark=spark, shift=shift).collect()}
     row = first["counseling"]
     assert row["conversations"] == 60
     assert row["mean_shift"] == pytest.approx(1 - 20 / 60 * 0.5)  # 40 conversations +1.0, 20 conversations +0.5

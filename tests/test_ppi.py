@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from jobs.aggregate import labelled_sample, prevalence, rate_by_segment
+from jobs.privacy.release import Thresholds
 from jobs.stats import z_value
 from jobs.ppi import Moments, ppi_ratio
 
@@ -99,9 +100,8 @@ def _frames(spark, seed: int, *, n_labelled: int = 500, users: int | None = None
 
 
 def _sample(spark, labels, truth, *, min_users: int = 50, min_conversations: int = 100):
-    cfg = {"aggregate": {"confidence": 0.95},
-           "privacy": {"min_users": min_users, "min_conversations": min_conversations}}
-    return labelled_sample(labels, truth, cfg=cfg)
+    return labelled_sample(labels, truth, z=z_value(0.95),
+                           thresholds=Thresholds(min_users=min_users, min_conversations=min_conversations))
 
 
 def _misses(row, truth: float, low: str = "ci_low", high: str = "ci_high") -> bool:

@@ -62,10 +62,15 @@ def test_scores_of_known_partitions():
 
 
 def test_fit_settings_fix_k_and_seed_only():
-    cfg = {"topics": {"fine_k": 0, "max_k": 200, "seed": 17, "max_iter": 20}, "model": {}}
+    import dataclasses
+
+    from jobs.config import load_config
+    from jobs.topics import TopicSettings
+
+    cfg = load_config("local")
     got = tb.fit_settings(cfg, 250, 3)
-    assert got["topics"] == {"fine_k": 250, "max_k": 250, "seed": 3, "max_iter": 20}
-    assert tb.fit_settings(cfg, 5, 3)["topics"]["max_k"] == 200 and cfg["topics"]["seed"] == 17
+    assert dataclasses.asdict(got) == {**cfg["topics"], "fine_k": 250, "max_k": 250, "seed": 3}
+    assert tb.fit_settings(cfg, 5, 3).max_k == 200 and TopicSettings.from_config(cfg).seed == 17
 
 
 def test_product_clusters_recover_counsel_chat_topics(spark):

@@ -10,9 +10,10 @@ import pytest
 from pyspark.testing import assertDataFrameEqual
 
 from jobs.config import load_config
-from jobs.privacy.release import releasable
+from jobs.privacy.release import Thresholds, releasable
+from jobs.stats import ShiftSettings
 from jobs.topics import (
-    choose_k, cluster_terms, drift_transitions, hierarchy, members, scoped, topic_clusters,
+    TopicSettings, choose_k, cluster_terms, drift_transitions, hierarchy, members, scoped, topic_clusters,
     user_share_distribution,
     user_terms,
 )
@@ -53,10 +54,13 @@ def _planted(spark, per_topic: int = 30, users_per_topic: int = 12):
     return spark.createDataFrame(labels, LABELS), spark.createDataFrame(conversations, CONVERSATIONS), truth
 
 
-def _cfg(min_users=5, min_conversations=10, **topics):
+def _settings(min_users=5, min_conversations=10, **topics) -> dict:
+    """The topics, shift and threshold settings of the local profile with these overrides."""
     overrides = [f"privacy.min_users={min_users}", f"privacy.min_conversations={min_conversations}",
                  "aggregate.bootstrap_replicates=50", *(f"topics.{k}={v}" for k, v in topics.items())]
-    return load_config("local", overrides=overrides)
+    cfg = load_config("local", overrides=overrides)
+    return {"topics": TopicSettings.from_config(cfg), "shift": ShiftSettings.from_config(cfg),
+            "thresholds": Thresholds.from_config(cfg)}
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +68,7 @@ def planted(spark):
     labels, conversations, truth = _planted(spark)
     sentiment = spark.createDataFrame([], SENTIMENT)
     assignments, clusters = topic_clusters(labels, sentiment, conversations, spark=spark,
-                                           cfg=_cfg(fine_k=4, coarse_k=2))
+                                           **_settings(fine_k=4, coarse_k=2))
     collected = truth, assignments.collect(), clusters.collect()
     spark.catalog.clearCache()
     return collected
@@ -139,13 +143,16 @@ def test_a_statistic_resting_on_too_few_conversations_is_withheld_from_a_release
         "scope string, level string, cluster int, parent int, conversation_id string, user_id string, "
         "categories array<string>, pushback boolean, pushback_reason string, referral boolean")
     sentiment = spark.createDataFrame([("c0", "u0", 2 * t, t, 6, 1.0 if t >= 3 else -1.0) for t in range(6)], SENTIMENT)
-    facts = cluster_facts(clustered, sentiment, spark=spark, cfg=_cfg()).collect()[0]
+    settings = _settings()
+    facts = cluster_facts(clustered, sentiment, spark=spark, shift=settings["shift"],
+                          thresholds=settings["thresholds"]).collect()[0]
     assert (facts["conversations"], facts["users"], facts["shift_conversations"]) == (20, 20, 1)
     assert (facts["mean_shift"], facts["shift_ci_low"], facts["shift_ci_high"]) == (None, None, None)
     assert facts["pushback_reason_mix"] == {"safety": 1.0}
     assert facts["withheld"] == ["mean_shift"]
 
-    released = cluster_facts(clustered, sentiment, spark=spark, cfg=_cfg(min_users=1, min_conversations=1)).collect()[0]
+    released = cluster_facts(clustered, sentiment, spark=spark, shift=settings["shift"],
+                             thresholds=Thresholds(min_users=1, min_conversations=1)).collect()[0]
     assert (released["mean_shift"], released["withheld"]) == (2.0, [])
 
 
@@ -244,11 +251,11 @@ def test_clusters_depend_on_the_data_not_on_how_it_is_partitioned(spark):
              (v / np.linalg.norm(v)).tolist()) for i, v in enumerate(rng.normal(size=(240, 16)))]
     schema = ("conversation_id string, user_id string, scope string, categories array<string>, pushback boolean, "
               "pushback_reason string, referral boolean, embedding array<float>")
-    cfg = _cfg(fine_k=8, coarse_k=3, conversations_per_partition=100)
+    topics = _settings(fine_k=8, coarse_k=3, conversations_per_partition=100)["topics"]
     fits = []
     for layout in (spark.createDataFrame(rows, schema).coalesce(1),
                    spark.createDataFrame(rows[::-1], schema).repartition(7)):
-        assigned, fine, coarse = fit_scope(layout, len(rows), cfg)
+        assigned, fine, coarse = fit_scope(layout, len(rows), topics)
         fits.append(({r["conversation_id"]: (r["fine"], r["coarse"]) for r in assigned.collect()}, fine, coarse))
     assert len(set(fine for fine, _ in fits[0][0].values())) == 8
     assert fits[0][0] == fits[1][0]
@@ -259,7 +266,7 @@ def test_centres_fitted_on_a_sample_still_place_every_conversation(spark):
     """With k-means fitted on a third of the rows, every planted topic is still found and all rows assigned."""
     labels, conversations, truth = _planted(spark)
     assignments, _ = topic_clusters(labels, spark.createDataFrame([], SENTIMENT), conversations, spark=spark,
-                                    cfg=_cfg(fine_k=4, coarse_k=2, fit_conversations=40))
+                                    **_settings(fine_k=4, coarse_k=2, fit_conversations=40))
     affective = [r for r in assignments.collect() if r["scope"] == "affective"]
     spark.catalog.clearCache()
     assert len(affective) == len(truth)
@@ -277,11 +284,11 @@ def test_the_fit_sample_is_the_same_rows_however_they_are_partitioned(spark):
              (v / np.linalg.norm(v)).tolist()) for i, v in enumerate(rng.normal(size=(300, 16)))]
     schema = ("conversation_id string, user_id string, scope string, categories array<string>, pushback boolean, "
               "pushback_reason string, referral boolean, embedding array<float>")
-    cfg = _cfg(fine_k=6, coarse_k=2, fit_conversations=120, conversations_per_partition=50)
-    fits = [fit_scope(df, len(rows), cfg) for df in (spark.createDataFrame(rows, schema).coalesce(1),
+    topics = _settings(fine_k=6, coarse_k=2, fit_conversations=120, conversations_per_partition=50)["topics"]
+    fits = [fit_scope(df, len(rows), topics) for df in (spark.createDataFrame(rows, schema).coalesce(1),
                                                     spark.createDataFrame(rows[::-1], schema).repartition(5))]
     assert np.allclose(fits[0][1], fits[1][1])
-    unsampled = fit_scope(spark.createDataFrame(rows, schema), len(rows), _cfg(fine_k=6, coarse_k=2))
+    unsampled = fit_scope(spark.createDataFrame(rows, schema), len(rows), _settings(fine_k=6, coarse_k=2)["topics"])
     assert not np.allclose(unsampled[1], fits[0][1])  # the sample, not all rows, placed the centres
     assigned = [{r["conversation_id"]: r["fine"] for r in a.collect()} for a, _, _ in fits]
     assert len(assigned[0]) == 300 and assigned[0] == assigned[1]

@@ -3,8 +3,23 @@ least `privacy.min_users` distinct users and `privacy.min_conversations` convers
 is counted in `suppressed_rows`, never shown."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame, SparkSession, Window
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The release thresholds (the `privacy` config)."""
+
+    min_users: int
+    min_conversations: int
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> "Thresholds":
+        return cls(cfg["privacy"]["min_users"], cfg["privacy"]["min_conversations"])
+
 
 def meets_thresholds(users: Column, conversations: Column, *, min_users: int, min_conversations: int) -> Column:
     """The release rule: at least `min_users` distinct users and `min_conversations` conversations."""
