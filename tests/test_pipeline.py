@@ -178,6 +178,41 @@ def test_gold_rows_meet_the_thresholds_and_some_are_suppressed(spark, run):
     assert _table(spark, root, "prevalence").where("measure = 'affective'").count() == 1
 
 
+def test_every_released_figure_rests_on_the_conversations_and_users_its_row_states(spark, run):
+    """Recomputed from silver: each gold row's conversations and users are those it describes, and meet the
+    thresholds (a row that understated its base would pass the release rule on numbers that are not its own)."""
+    import pyspark.sql.functions as F
+
+    root, _ = run
+    labels = _table(spark, root, "conversation_labels")
+    segments = labels.select("conversation_id", "user_id", "pushback", "pushback_reason", "referral", F.explode(
+        F.concat(F.array(F.lit("all")), F.when(F.col("use") == "affective", F.array(F.lit("affective")))
+                 .otherwise(F.array().cast("array<string>")), "categories")).alias("segment"))
+
+    def counted(df, keys):
+        return {tuple(r[k] for k in keys): (r["conversations"], r["users"]) for r in df.groupBy(*keys).agg(
+            F.count("*").alias("conversations"), F.countDistinct("user_id").alias("users")).collect()}
+
+    def stated(name, keys):
+        rows = _table(spark, root, name).collect()
+        assert rows and all(r["users"] >= MIN_USERS and r["conversations"] >= MIN_CONVERSATIONS for r in rows), name
+        return {tuple(r[k] for k in keys): (r["conversations"], r["users"]) for r in rows}
+
+    for name in ("pushback", "referral"):
+        by_segment = counted(segments, ["segment"])
+        assert all(by_segment[key] == value for key, value in stated(name, ["segment"]).items()), name
+    reasons = counted(segments.where("pushback").withColumnRenamed("pushback_reason", "reason"), ["segment", "reason"])
+    assert all(reasons[key] == value for key, value in stated("pushback_reasons", ["segment", "reason"]).items())
+    none = F.array().cast("array<string>")
+    extra = F.concat(F.when(F.arrays_overlap("categories", F.array(F.lit("companionship"), F.lit("romantic_roleplay"))),
+                            F.array(F.lit("companionship_or_roleplay"))).otherwise(none),
+                     F.when(F.col("is_long"), F.array(F.lit("long_conversations"))).otherwise(none))
+    measures = counted(labels.select("user_id", F.explode(F.concat(F.array("use"), "categories", extra)).alias("measure")),
+                       ["measure"])
+    for (measure, population), value in stated("prevalence", ["measure", "population"]).items():
+        assert measures[(measure,)] == value, (measure, population)
+
+
 def test_released_topic_clusters_meet_the_thresholds_and_name_no_planted_data(spark, run):
     root, _ = run
     clusters = _table(spark, root, "topic_clusters").collect()
