@@ -318,20 +318,20 @@ def quarantined_records(df: DataFrame, *, run_id: str) -> DataFrame:
     )
 
 
-def checked_records(raw: DataFrame, *, key: bytes, ingest_cfg: dict[str, Any],
+def checked_records(raw: DataFrame, *, key: bytes, max_messages: int, max_chars: int,
                     ingested: DataFrame | None = None) -> DataFrame:
     """Raw records with their parsed form and every failed check in `errors`.
 
     Args:
         raw: columns `raw` (one record as text) and `source_file`.
         key: the pseudonym key.
-        ingest_cfg: the `ingest` config (max_messages, max_chars).
+        max_messages, max_chars: a conversation over either is `oversize_conversation`.
         ingested: `conversation_id` and `record_id` of the conversations already ingested, if any.
     """
     return (
         raw.transform(with_record_id)
         .transform(lambda df: parse_and_protect(
-            df, key=key, max_messages=ingest_cfg["max_messages"], max_chars=ingest_cfg["max_chars"]))
+            df, key=key, max_messages=max_messages, max_chars=max_chars))
         .transform(lambda df: with_stored_record(df, ingested))
         .transform(flag_record_checks)
     )
@@ -345,7 +345,8 @@ def run_ingest(spark: SparkSession, *, input_path: str, tables: dict[str, str], 
 
     ingested = read_table_if_any(spark, tables["conversations"])
     checked = checked_records(read_raw(spark, input_path, cfg["ingest"]["input_format"]),
-                              key=key, ingest_cfg=cfg["ingest"], ingested=ingested).persist()
+                              key=key, max_messages=cfg["ingest"]["max_messages"],
+                              max_chars=cfg["ingest"]["max_chars"], ingested=ingested).persist()
     try:
         outcome = F.when(F.size("errors") > 0, "quarantined").when(F.col("already_ingested"), "already").otherwise("new")
         counts = {r["outcome"]: r["n"] for r in checked.groupBy(outcome.alias("outcome")).agg(

@@ -327,7 +327,7 @@ def test_any_file_of_records_ends_clean_or_quarantined_through_spark(spark, line
         path = Path(tmp) / "part.jsonl"
         path.write_bytes(b"\n".join(lines) + b"\n")
         expected = sorted(_record_id(line) for line in _lines(path.read_bytes()))
-        checked = checked_records(read_raw(spark, str(path), "jsonl"), key=KEY, ingest_cfg=CFG).cache()
+        checked = checked_records(read_raw(spark, str(path), "jsonl"), key=KEY, **CFG).cache()
         clean = [r["record_id"] for r in clean_conversations(checked, run_id="p", long_user_messages=50).collect()]
         quarantined = quarantined_records(checked, run_id="p").collect()
         checked.unpersist()

@@ -82,7 +82,7 @@ def test_checked_records_split_clean_and_quarantine(spark):
     dup_a, dup_b = _conv(conversation_id="c2"), _conv(conversation_id="c2", user_id="other")
     raw = spark.createDataFrame([(r, "f.jsonl") for r in [good, dup_a, dup_b, MALFORMED["bad_json"]]],
                                 "raw string, source_file string")
-    checked = checked_records(raw, key=KEY, ingest_cfg=INGEST_CFG)
+    checked = checked_records(raw, key=KEY, **INGEST_CFG)
     clean = clean_conversations(checked, run_id="r1", long_user_messages=2).orderBy("conversation_id").collect()
     quarantine = quarantined_records(checked, run_id="r1")
     assert [r["conversation_id"] for r in clean] == ["c1", "c2"]
