@@ -213,6 +213,22 @@ def test_every_released_figure_rests_on_the_conversations_and_users_its_row_stat
         assert measures[(measure,)] == value, (measure, population)
 
 
+def test_released_tables_have_exactly_the_schema_the_registry_states(spark, run):
+    from pyspark.sql.types import _parse_datatype_string
+
+    from jobs.config import load_config
+    from jobs.tables import TABLES
+
+    root, _ = run
+    folders = load_config("local")["tables"]
+    released = [t for t in TABLES if t.layer in ("gold", "metrics")]
+    assert released and all(t.schema for t in released)
+    for table in released:
+        written = {f.name: f.dataType.simpleString() for f in _table(spark, root, folders[table.key]).schema.fields}
+        stated = {f.name: f.dataType.simpleString() for f in _parse_datatype_string(f"struct<{table.schema}>").fields}
+        assert written == stated, table.key
+
+
 def test_released_topic_clusters_meet_the_thresholds_and_name_no_planted_data(spark, run):
     root, _ = run
     clusters = _table(spark, root, "topic_clusters").collect()
