@@ -194,13 +194,13 @@ def test_every_released_figure_rests_on_the_conversations_and_users_its_row_stat
             F.count("*").alias("conversations"), F.countDistinct("user_id").alias("users")).collect()}
 
     def stated(name, keys):
-        rows = _table(spark, root, name).collect()
-        assert rows and all(r["users"] >= MIN_USERS and r["conversations"] >= MIN_CONVERSATIONS for r in rows), name
+        rows = _table(spark, root, name).collect()  # pushback_reasons may release none at this size
+        assert all(r["users"] >= MIN_USERS and r["conversations"] >= MIN_CONVERSATIONS for r in rows), name
         return {tuple(r[k] for k in keys): (r["conversations"], r["users"]) for r in rows}
 
     for name in ("pushback", "referral"):
-        by_segment = counted(segments, ["segment"])
-        assert all(by_segment[key] == value for key, value in stated(name, ["segment"]).items()), name
+        by_segment, rows = counted(segments, ["segment"]), stated(name, ["segment"])
+        assert rows and all(by_segment[key] == value for key, value in rows.items()), name
     reasons = counted(segments.where("pushback").withColumnRenamed("pushback_reason", "reason"), ["segment", "reason"])
     assert all(reasons[key] == value for key, value in stated("pushback_reasons", ["segment", "reason"]).items())
     none = F.array().cast("array<string>")
@@ -209,8 +209,8 @@ def test_every_released_figure_rests_on_the_conversations_and_users_its_row_stat
                      F.when(F.col("is_long"), F.array(F.lit("long_conversations"))).otherwise(none))
     measures = counted(labels.select("user_id", F.explode(F.concat(F.array("use"), "categories", extra)).alias("measure")),
                        ["measure"])
-    for (measure, population), value in stated("prevalence", ["measure", "population"]).items():
-        assert measures[(measure,)] == value, (measure, population)
+    prevalence = stated("prevalence", ["measure", "population"])
+    assert prevalence and all(measures[(measure,)] == value for (measure, _), value in prevalence.items())
 
 
 def test_released_tables_have_exactly_the_schema_the_registry_states(spark, run):
