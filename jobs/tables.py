@@ -23,6 +23,11 @@ class Table:
     schema: str = ""  # released tables: columns as Spark DDL, `name:type,...`
 
 
+# Columns several released tables share: who wrote the row, and the PPI++ correction after `validate`.
+_STAMP = "model_version:string,run_id:string,computed_at:timestamp"
+_CORRECTED = ("corrected:double,corrected_ci_low:double,corrected_ci_high:double,correction_method:string,"
+              "labelled_conversations:bigint,")
+
 TABLES = (
     Table("conversations", "bronze", "ingest"),
     Table("conversations_quarantine", "bronze", "ingest"),
@@ -34,49 +39,34 @@ TABLES = (
     Table("conversation_topics", "silver", "topics"),
     Table("prevalence", "gold", "aggregate",
           "measure:string,population:string,conversations:bigint,denominator:bigint,share:double,"
-          "ci_low:double,ci_high:double,users:bigint,corrected:double,corrected_ci_low:double,"
-          "corrected_ci_high:double,correction_method:string,labelled_conversations:bigint,"
-          "model_version:string,run_id:string,computed_at:timestamp"),
+          "ci_low:double,ci_high:double,users:bigint," + _CORRECTED + _STAMP),
     Table("pushback", "gold", "aggregate",
           "segment:string,conversations:bigint,users:bigint,pushback_conversations:bigint,"
-          "rate:double,ci_low:double,ci_high:double,corrected:double,corrected_ci_low:double,"
-          "corrected_ci_high:double,correction_method:string,labelled_conversations:bigint,"
-          "model_version:string,run_id:string,computed_at:timestamp"),
+          "rate:double,ci_low:double,ci_high:double," + _CORRECTED + _STAMP),
     Table("pushback_reasons", "gold", "aggregate",
-          "segment:string,reason:string,conversations:bigint,users:bigint,share_of_pushback:double,"
-          "model_version:string,run_id:string,computed_at:timestamp"),
+          "segment:string,reason:string,conversations:bigint,users:bigint,share_of_pushback:double," + _STAMP),
     Table("referral", "gold", "aggregate",
           "segment:string,conversations:bigint,users:bigint,referral_conversations:bigint,"
-          "rate:double,ci_low:double,ci_high:double,corrected:double,corrected_ci_low:double,"
-          "corrected_ci_high:double,correction_method:string,labelled_conversations:bigint,"
-          "model_version:string,run_id:string,computed_at:timestamp"),
+          "rate:double,ci_low:double,ci_high:double," + _CORRECTED + _STAMP),
     Table("sentiment_shift", "gold", "aggregate",
           "segment:string,conversations:bigint,users:bigint,mean_start:double,mean_end:double,"
-          "mean_shift:double,ci_low:double,ci_high:double,corrected:double,corrected_ci_low:double,"
-          "corrected_ci_high:double,correction_method:string,labelled_conversations:bigint,"
-          "model_version:string,run_id:string,computed_at:timestamp"),
+          "mean_shift:double,ci_low:double,ci_high:double," + _CORRECTED + _STAMP),
     Table("suppressed", "gold", "aggregate",  # topics adds its own counts
-          "table_name:string,suppressed_rows:bigint,model_version:string,run_id:string,"
-          "computed_at:timestamp"),
+          "table_name:string,suppressed_rows:bigint," + _STAMP),
     Table("topic_clusters", "gold", "topics",
           "scope:string,parent:int,level:string,cluster:int,conversations:bigint,users:bigint,"
-          "category_mix:map<string,double>,pushback_rate:double,"
-          "pushback_reason_mix:map<string,double>,referral_rate:double,shift_conversations:bigint,mean_shift:double,"
-          "shift_ci_low:double,shift_ci_high:double,withheld:array<string>,terms:array<string>,"
-          "x:double,y:double,name:string,model_version:string,run_id:string,computed_at:timestamp"),
+          "category_mix:map<string,double>,pushback_rate:double,pushback_reason_mix:map<string,double>,"
+          "referral_rate:double,shift_conversations:bigint,mean_shift:double,shift_ci_low:double,"
+          "shift_ci_high:double,withheld:array<string>,terms:array<string>,x:double,y:double,name:string," + _STAMP),
     Table("topic_hierarchy", "gold", "topics",
           "scope:string,coarse_cluster:int,coarse_name:string,coarse_conversations:bigint,"
-          "fine_cluster:int,fine_name:string,fine_conversations:bigint,users:bigint,"
-          "model_version:string,run_id:string,computed_at:timestamp"),
+          "fine_cluster:int,fine_name:string,fine_conversations:bigint,users:bigint," + _STAMP),
     Table("topic_drift", "gold", "topics",
-          "from_state:string,to_state:string,conversations:bigint,users:bigint,model_version:string,"
-          "run_id:string,computed_at:timestamp"),
+          "from_state:string,to_state:string,conversations:bigint,users:bigint," + _STAMP),
     Table("user_affective_share", "gold", "topics",
-          "week:date,affective_share:string,users:bigint,conversations:bigint,model_version:string,"
-          "run_id:string,computed_at:timestamp"),
+          "week:date,affective_share:string,users:bigint,conversations:bigint," + _STAMP),
     Table("validation_metrics", "metrics", "validate",
-          "task:string,precision:double,recall:double,f1:double,fpr:double,support:bigint,"
-          "model_version:string,run_id:string,computed_at:timestamp"),
+          "task:string,precision:double,recall:double,f1:double,fpr:double,support:bigint," + _STAMP),
 )
 
 
