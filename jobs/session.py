@@ -48,9 +48,7 @@ def _launched_by_spark_submit() -> bool:
 def configured_master(spark_cfg: dict[str, Any]) -> str | None:
     """The master get_spark will start a session with, known before the JVM starts; None where
     spark-submit or an already running session decides it."""
-    from pyspark.sql import SparkSession as Session
-
-    if _launched_by_spark_submit() or not spark_cfg["master"] or Session.getActiveSession() is not None:
+    if _launched_by_spark_submit() or not spark_cfg["master"] or SparkSession.getActiveSession() is not None:
         return None
     return spark_cfg["master"]
 
