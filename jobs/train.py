@@ -26,7 +26,7 @@ def embedded_labelled(conversations: DataFrame, labels: DataFrame, settings: udf
     """Labelled conversations as embeddings joined with their labels (no text leaves the executors)."""
     labelled = conversations.join(labels.select("conversation_id"), "conversation_id", "left_semi")
     embedded = labelled.select("conversation_id", "messages").mapInPandas(
-        training_embedder(settings, base.reply_encoder), EMBEDDED_TYPE)
+        training_embedder(settings, base), EMBEDDED_TYPE)
     return embedded.join(labels, "conversation_id")
 
 

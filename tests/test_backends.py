@@ -75,7 +75,7 @@ def _record_batches(monkeypatch, model, fail=None) -> list[dict[str, torch.Tenso
         error = fail(kwargs["input_ids"]) if fail else None
         if error is not None:
             raise error
-        batches.append({name: tensor.clone() for name, tensor in kwargs.items()})
+        batches.append({name: value.clone() for name, value in kwargs.items() if isinstance(value, torch.Tensor)})
         return original(*args, **kwargs)
 
     monkeypatch.setattr(model, "forward", forward)

@@ -17,6 +17,7 @@ def test_the_shipped_model_is_the_one_its_metrics_describe(heads):
     assert heads.version == metrics["version"]
     assert heads.thresholds == metrics["thresholds"]
     assert heads.reply_encoder_version == (metrics.get("reply_encoder") or {}).get("version")
+    assert heads.sentiment_branch_version == (metrics.get("sentiment_branch") or {}).get("version")
     for name in ("pushback", "referral"):  # more replies, a higher bar: the same error rate per conversation
         assert 0.5 <= heads.threshold(name, 1) <= heads.threshold(name, 15) <= heads.threshold(name, 100) < 1
     # every head was fitted and calibrated on the fixed splits, and scored on test data it never saw
@@ -103,7 +104,7 @@ def test_build_fits_calibrates_and_versions_a_small_model(tmp_path, spark):
     from udfs.sources import PUBLIC_SOURCES
 
     settings = dict(cache=tmp_path / "cache.npz", seed=13, conversation_fpr=0.1, batch_size=32, max_length=64,
-                    sources=tuple(PUBLIC_SOURCES), limit=40, finetune_epochs=1)
+                    sources=tuple(PUBLIC_SOURCES), limit=40, finetune_epochs=1, branch_epochs=2)
     model = build(tmp_path / "a", **settings)
     loaded = Heads.load(tmp_path / "a")
     assert loaded.version == model.version and set(loaded.heads) == set(model.heads)
@@ -111,6 +112,10 @@ def test_build_fits_calibrates_and_versions_a_small_model(tmp_path, spark):
     assert loaded.reply_encoder_version == finetuned["version"] and finetuned["epoch_kept"] == 1
     assert finetuned["val_log_loss_by_epoch"][1] < finetuned["val_log_loss_by_epoch"][0]  # it learned
     _reply_encoder_reads_only_what_pushback_and_referral_read(loaded, spark)
+    branch = json.loads((tmp_path / "a" / "metrics.json").read_text())["sentiment_branch"]
+    assert loaded.sentiment_branch_version == branch["version"] and len(branch["val_macro_f1_by_epoch"]) == 2
+    assert branch["epoch_kept"] == 1 + int(np.argmax(branch["val_macro_f1_by_epoch"]))
+    _sentiment_branch_reads_only_the_scored_user_messages(loaded)
     assert loaded["pushback"].scale != 1.0 and loaded["sentiment"].classes == (-1, 0, 1)
     metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
     assert metrics["counts"]["message|goemotions|train"] == 40
@@ -136,7 +141,7 @@ def _reply_encoder_reads_only_what_pushback_and_referral_read(model, spark) -> N
     settings = ClassifierSettings()
     conversation = [{"index": 0, "role": "user", "content": "How do I pick a lock to get into my neighbour's flat?"},
                     {"index": 1, "role": "assistant", "content": "I can't help with getting into someone else's home."}]
-    batch = encode_messages([conversation], lambda n: turns_to_embed(n, settings), settings, "cpu", model.reply_encoder)
+    batch = encode_messages([conversation], lambda n: turns_to_embed(n, settings), settings, "cpu", model)
     general = encoder.embed([m["content"] for m in conversation])[0]
     tuned = encoder.embed([conversation[1]["content"]], overlay=model.reply_encoder)[0]
     user, reply = batch.user_at[0][0], batch.assistant_at[0][0]
@@ -219,3 +224,45 @@ def test_the_shipped_rbr_gold_corrections_all_apply():
     from udfs.sources import datasets_dir, rbr_gold
 
     assert sum(e["referral"] for e in rbr_gold(datasets_dir())) == 269  # 263 by RBR's labels, 6 corrected
+
+
+def _sentiment_branch_reads_only_the_scored_user_messages(model) -> None:
+    """The sentiment heads read the branch's vectors of the user messages scored for sentiment, in the
+    same pass as the encoder's; everything else (use, categories, topics) keeps the encoder's vectors."""
+    from udfs import encoder
+    from udfs.classifier import ClassifierSettings, classify_batch
+    from udfs.features import message_features
+
+    settings = ClassifierSettings()
+    users = ["I finally got the job!!", "Fix the import error in my script.", "I feel so alone tonight."]
+    conversation = [{"index": i, "role": "user", "content": text} for i, text in enumerate(users)]
+    out = classify_batch(pd.DataFrame({"messages": [conversation]}), model, settings)
+    general = encoder.embed(users)[0]
+    tuned = encoder.encode(users, model.sentiment_branch)
+    assert float(np.max(np.sum(general * tuned, axis=1))) < 0.9999  # the branch moved the vectors
+    x = head_input("sentiment", tuned, None, message_features(users))
+    polarity = np.array(model["sentiment"].classes)[model["sentiment"].proba(x).argmax(1)]
+    assert [int(np.sign(s["sentiment_class"])) for s in out["user_sentiment"][0]] == polarity.tolist()
+    np.testing.assert_allclose(out["embedding"][0], general.mean(0) / np.linalg.norm(general.mean(0)), atol=1e-5)
+
+
+def test_a_branch_of_the_encoders_own_top_layers_gives_the_encoders_vectors():
+    """The branch runs on the states the encoder's lower layers leave: a branch that is a copy of the
+    encoder's own top layers must give back the encoder's vectors, in any batch and for any length, and
+    only for the texts asked for."""
+    import torch
+    from safetensors.torch import save
+
+    from udfs import encoder
+
+    _, model = encoder.load_encoder("cpu", 1)
+    own = save({f"{i}.{k}": v.clone() for i in (4, 5) for k, v in model.encoder.layer[i].state_dict().items()})
+    texts = ["Hi.", "I can't sleep and everything feels heavy tonight, again. " * 6, "Thanks, that helped a lot!"]
+    vectors, branched, errors = encoder.embed_branched(texts, [True, True, False], own, batch_size=2)
+    np.testing.assert_allclose(branched[:2], vectors[:2], atol=1e-5)
+    assert np.isnan(branched[2]).all() and errors == [None] * 3
+    np.testing.assert_allclose(vectors, encoder.embed(texts)[0], atol=1e-6)
+    with pytest.raises(ValueError, match="does not fit all-MiniLM-L6-v2: layers \\[3\\], the encoder has 6"):
+        encoder.embed_branched(texts, [True] * 3, save({"3.output.dense.bias": torch.zeros(384)}))
+    with pytest.raises(ValueError, match="does not fit all-MiniLM-L6-v2: 1 weights differ, 15 of 16 are missing"):
+        encoder.embed_branched(texts, [True] * 3, save({"5.output.dense.bias": torch.zeros(10)}))

@@ -38,19 +38,20 @@ def load_heads(model_cfg: dict[str, Any]) -> Heads:
     return Heads.load(MODEL_DIR)
 
 
-def seed_set(model_cfg: dict[str, Any], reply_encoder: bytes | None):
-    """The seed set embedded with the configured encoder settings, assistant messages with the reply
-    encoder (on the driver: it is small)."""
+def seed_set(model_cfg: dict[str, Any], base: Heads):
+    """The seed set embedded with the configured encoder settings, assistant messages with the base
+    model's reply encoder and user messages with its sentiment branch (on the driver: it is small)."""
     from udfs import encoder
 
     device = encoder.resolve_device(model_cfg["device"])
 
-    def encode_with(overlay: bytes | None):
+    def encode_with(overlay: bytes | None = None, branch: bytes | None = None):
         return lambda texts: encoder.encode(
-            texts, encoder=model_cfg["encoder"], device=device, batch_size=model_cfg["batch_size"],
+            texts, branch, encoder=model_cfg["encoder"], device=device, batch_size=model_cfg["batch_size"],
             max_length=model_cfg["max_length"], encoder_dir=model_cfg["encoder_dir"] or None, overlay=overlay)
 
-    return seed_training_set(encode_with(None), encode_with(reply_encoder))
+    return seed_training_set(encode_with(), encode_with(overlay=base.reply_encoder),
+                             encode_with(branch=base.sentiment_branch))
 
 
 def train_on_labels(rows: list[dict], model_cfg: dict[str, Any], *, base: Heads, include_seed: bool) -> Heads:
@@ -69,11 +70,11 @@ def train_on_labels(rows: list[dict], model_cfg: dict[str, Any], *, base: Heads,
 
     data = labelled_training_set(rows, base)
     if include_seed:
-        data = seed_set(model_cfg, base.reply_encoder) + data
+        data = seed_set(model_cfg, base) + data
     version = training_version(data, base.version)
     heads = fit_heads(data, version=version, seed=model_cfg["seed"], c=model_cfg["heads_regularization"])
     return Heads(version, heads.heads, {**heads.metrics, **{f"balance.{k}": v for k, v in data.balance().items()}},
-                 reply_encoder=base.reply_encoder)
+                 reply_encoder=base.reply_encoder, sentiment_branch=base.sentiment_branch)
 
 
 BACKEND_TASKS = ("use", "pushback", "pushback_reason", "referral", "sentiment")

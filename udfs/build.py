@@ -1,10 +1,12 @@
 """Build the default model: `make model` (python -m udfs.build --out udfs/model).
 
 Reads the seed set and the public human-labelled training sources (udfs/sources.py, fixed splits),
-with `--finetune-epochs N` fine-tunes a reply encoder on the training replies (udfs/finetune.py; the
-epoch kept by validation log-loss; cached on disk by a hash of its data and settings), embeds every text
-once with the product's encoder and the labelled replies also with the reply encoder if there is one
-(cached on disk, so a rebuild only embeds what is new), and for each head:
+trains the sentiment branch on the training lines' polarity (udfs/finetune.py; the epoch kept by
+validation macro-F1), with `--finetune-epochs N` fine-tunes a reply encoder on the training replies (the
+epoch kept by validation log-loss; both cached on disk by a hash of their data and settings), embeds
+every text once with the product's encoder, the labelled user lines also with the sentiment branch and
+the labelled replies with the reply encoder if there is one (cached on disk, so a rebuild only embeds
+what is new), and for each head:
 
 1. picks the regularisation on the validation split,
 2. fits on the training split (context heads on each example with and without its context),
@@ -29,13 +31,13 @@ import logging
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from udfs import encoder
 from udfs.features import LEXICON_NAMES, message_features, refusal_baseline, reply_features
-from udfs.finetune import ANCHOR_WEIGHT, finetune
+from udfs.finetune import ANCHOR_WEIGHT, BRANCH_LAYERS, finetune, train_branch
 from udfs.heads import (CATEGORIES, CONTEXT_HEADS, HEADS_FORMAT, Head, Heads, file_version, fit_logistic,
                         head_input, pool)
 from udfs.sources import LICENCES, PUBLIC_SOURCES, training_examples
@@ -48,14 +50,17 @@ CONVERSATION_HEADS = ("pushback", "referral")
 MAX_REPLIES = 32  # conversation-level thresholds per reply count up to this; longer ones use the last
 SCORED_REPLIES = (1, 15)  # rank and C of a conversation-level head: mean validation F1 at these counts
 SPLITS = ("train", "val", "test")
+DEFAULT_BRANCH_EPOCHS = 2  # EVALUATION.md, "Sentiment: a fine-tuned branch"
 
 
-def embed_all(texts: set[str], cache: Path, batch_size: int, max_length: int, overlay: bytes | None = None
-              ) -> dict[str, np.ndarray]:
+def embed_all(texts: set[str], cache: Path, batch_size: int, max_length: int, overlay: bytes | None = None,
+              branch: bytes | None = None) -> dict[str, np.ndarray]:
     """Every text's vector, from the cache where present; new vectors are added to the cache. With an
-    overlay (the reply encoder), the cache file's name carries its version."""
-    if overlay is not None:
-        cache = cache.with_name(f"{cache.stem}-reply-{file_version(overlay)}{cache.suffix}")
+    overlay (the reply encoder) or a branch (the sentiment branch's vectors), the cache file's name
+    carries its version."""
+    for kind, weights in (("reply", overlay), ("branch", branch)):
+        if weights is not None:
+            cache = cache.with_name(f"{cache.stem}-{kind}-{file_version(weights)}{cache.suffix}")
     cache.parent.mkdir(parents=True, exist_ok=True)
     stored: dict[str, np.ndarray] = {}
     if cache.is_file():
@@ -67,7 +72,7 @@ def embed_all(texts: set[str], cache: Path, batch_size: int, max_length: int, ov
     for start in range(0, len(missing), 4096):
         chunk = missing[start:start + 4096]
         vectors = encoder.encode(chunk, device=encoder.resolve_device("auto"), batch_size=batch_size,
-                                 max_length=max_length, overlay=overlay)
+                                 max_length=max_length, overlay=overlay, branch=branch)
         stored.update({key[t]: v for t, v in zip(chunk, vectors)})
         np.savez(cache, keys=np.array(list(stored)), vectors=np.stack(list(stored.values())))
         logger.info("embedded %d / %d", start + len(chunk), len(missing))
@@ -304,32 +309,56 @@ def split_scores(heads: Heads, tables: dict[str, dict], split: str) -> dict[str,
 
 # --- The build ---------------------------------------------------------------------------------------
 
-def reply_encoder(examples: list[dict], cache: Path, epochs: int, max_length: int, seed: int
-                  ) -> tuple[bytes | None, dict[str, Any]]:
-    """The fine-tuned reply encoder's weights and how they were made (udfs/finetune.py), from the cache
-    when the same replies, labels and settings made it before; (None, {}) when epochs is 0."""
-    if not epochs:
-        return None, {}
-    rows = [(e["split"], e["text"], e["pushback"], e["referral"]) for e in examples
-            if e["kind"] == "reply" and e["split"] in ("train", "val")]
-    key = hashlib.sha256(repr((rows, epochs, max_length, seed, ANCHOR_WEIGHT, encoder.ENCODER_NAME)).encode()
-                         ).hexdigest()[:16]
-    weights, info = cache.with_name(f"reply-encoder-{key}.safetensors"), cache.with_name(f"reply-encoder-{key}.json")
+def cached_weights(cache: Path, kind: str, key_material: Any, make: Callable[[Path], dict[str, Any]]
+                   ) -> tuple[bytes, dict[str, Any]]:
+    """Fine-tuned weights and how they were made, from the cache folder when the same data and settings
+    made them before (`key_material` holds both); else made by `make(path)` and kept there."""
+    key = hashlib.sha256(repr((key_material, encoder.ENCODER_NAME)).encode()).hexdigest()[:16]
+    weights, info = cache.with_name(f"{kind}-{key}.safetensors"), cache.with_name(f"{kind}-{key}.json")
     if not (weights.is_file() and info.is_file()):
-        made = finetune(examples, weights, epochs=epochs, max_length=max_length, seed=seed)
+        made = make(weights)
         info.write_text(json.dumps(made))
     return weights.read_bytes(), json.loads(info.read_text())
 
 
+def reply_encoder(examples: list[dict], cache: Path, epochs: int, max_length: int, seed: int
+                  ) -> tuple[bytes | None, dict[str, Any]]:
+    """The fine-tuned reply encoder's weights and how they were made (udfs/finetune.py); (None, {}) when
+    epochs is 0."""
+    if not epochs:
+        return None, {}
+    rows = [(e["split"], e["text"], e["pushback"], e["referral"]) for e in examples
+            if e["kind"] == "reply" and e["split"] in ("train", "val")]
+    return cached_weights(cache, "reply-encoder", (rows, epochs, max_length, seed, ANCHOR_WEIGHT), lambda path: finetune(
+        examples, path, epochs=epochs, max_length=max_length, seed=seed))
+
+
+def sentiment_branch(examples: list[dict], cache: Path, epochs: int, max_length: int, seed: int
+                     ) -> tuple[bytes | None, dict[str, Any]]:
+    """The sentiment branch's weights and how they were made (udfs/finetune.py), trained on the polarity
+    lines of the train split and chosen on the val split; (None, {}) when epochs is 0."""
+    if not epochs:
+        return None, {}
+    lines = {split: ([e["text"] for e in rows], [e["polarity"] for e in rows]) for split, rows in (
+        (s, [e for e in examples if e["kind"] == "message" and e["split"] == s and e["polarity"] is not None])
+        for s in ("train", "val"))}
+    return cached_weights(cache, "sentiment-branch", (lines, epochs, max_length, seed, BRANCH_LAYERS),
+                          lambda path: train_branch(lines["train"], lines["val"], path, epochs=epochs,
+                                                    max_length=max_length, seed=seed))
+
+
 def build(out: Path, *, cache: Path, seed: int, conversation_fpr: float, batch_size: int, max_length: int,
-          sources: tuple[str, ...], limit: int | None = None, finetune_epochs: int = 0) -> Heads:
+          sources: tuple[str, ...], limit: int | None = None, finetune_epochs: int = 0,
+          branch_epochs: int = 0) -> Heads:
     """Build, save and return the model (see the module docstring); `limit` keeps the first examples of
     each kind, source and split (a small model for tests); `finetune_epochs` > 0 fine-tunes a reply
-    encoder for pushback and referral (not the default: EVALUATION.md says why)."""
+    encoder for pushback and referral (not the default: EVALUATION.md says why); `branch_epochs` > 0
+    trains the sentiment branch that the sentiment heads read."""
     examples = training_examples(sources=sources)
     if limit:
         examples = first_per_group(examples, limit)
     overlay, finetuned = reply_encoder(examples, cache, finetune_epochs, max_length, seed)
+    branch, branch_made = sentiment_branch(examples, cache, branch_epochs, max_length, seed)
     texts = set()
     for e in examples:
         texts.update([e["context"]] if e["kind"] == "reply" else [*e["user"], *e["replies"]]
@@ -339,8 +368,10 @@ def build(out: Path, *, cache: Path, seed: int, conversation_fpr: float, batch_s
     vec = embed_all((texts | replies if overlay is None else texts) - {""}, cache, batch_size, max_length)
     reply_vec = vec if overlay is None else embed_all(replies, cache, batch_size, max_length, overlay)
     vec[""] = np.zeros(encoder.EMBEDDING_DIM, np.float32)
+    messages = {e["text"] for e in examples if e["kind"] == "message"}  # what the sentiment heads read
+    message_vec = vec if branch is None else embed_all(messages, cache, batch_size, max_length, branch=branch)
     tables = {"reply": reply_table(examples, vec, reply_vec), "conversation": conversation_table(examples, vec),
-              "message": message_table(examples, vec)}
+              "message": message_table(examples, message_vec)}
     heads, fits = {}, {}
     for name in ("use", *(f"category.{c}" for c in CATEGORIES), "pushback", "pushback_reason", "referral",
                  "sentiment", "sentiment_strength"):
@@ -354,18 +385,18 @@ def build(out: Path, *, cache: Path, seed: int, conversation_fpr: float, batch_s
         thresholds[name] = (conversation_thresholds(p, truth.astype(bool), conversation_fpr) if name in CONVERSATION_HEADS
                             else best_f1_threshold(p, truth.astype(bool)))
     thresholds["sentiment_strength"] = 0.5
-    model = Heads("pending", heads, {}, thresholds, overlay)
+    model = Heads("pending", heads, {}, thresholds, overlay, branch)
     metrics = {"val": split_scores(model, tables, "val"), "test": split_scores(model, tables, "test"),
                "fits": fits, "thresholds": thresholds, "conversation_fpr_target": conversation_fpr,
                "counts": {"|".join(k): n for k, n in
                           sorted(Counter((e["kind"], e["source"], e["split"]) for e in examples).items())},
                "licences": {s: LICENCES[s] for s in ("seed", *sources)}, "seed": seed,
                "encoder": encoder.ENCODER_NAME, "max_length": max_length, "format": HEADS_FORMAT,
-               "reply_encoder": finetuned}
+               "reply_encoder": finetuned, "sentiment_branch": branch_made}
     version = _version(model)
     model = Heads(version, heads, {**{f"val.{k}": v["f1"] if "f1" in v else v["macro_f1"]
                                       for k, v in metrics["val"].items() if "baseline" not in k},
-                                   **summary_of_test_split(metrics["test"])}, thresholds, overlay)
+                                   **summary_of_test_split(metrics["test"])}, thresholds, overlay, branch)
     out.mkdir(parents=True, exist_ok=True)
     model.save(out)
     (out / "metrics.json").write_text(json.dumps({"version": version, **metrics}, indent=1, sort_keys=True))
@@ -435,7 +466,8 @@ def first_per_group(examples: list[dict], limit: int) -> list[dict]:
 
 def _version(model: Heads) -> str:
     """A hash of every array, calibration and threshold: the same build gives the same version."""
-    digest = hashlib.sha256(f"{encoder.ENCODER_NAME}|{model.reply_encoder_version}|format{HEADS_FORMAT}|"
+    digest = hashlib.sha256(f"{encoder.ENCODER_NAME}|{model.reply_encoder_version}|{model.sentiment_branch_version}|"
+                            f"format{HEADS_FORMAT}|"
                             f"{sorted(model.thresholds.items())}".encode())
     for name in sorted(model.heads):
         h = model.heads[name]
@@ -462,12 +494,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--finetune-epochs", type=int, default=0,
                         help="fine-tune a reply encoder for pushback and referral for this many epochs (0, the "
                              "default: the heads read the encoder's vectors; EVALUATION.md compares both)")
+    parser.add_argument("--branch-epochs", type=int, default=DEFAULT_BRANCH_EPOCHS,
+                        help="train the sentiment branch for this many epochs (0: the sentiment heads read the "
+                             "encoder's vectors)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     model = build(Path(args.out), cache=Path(args.cache), seed=args.seed, conversation_fpr=args.conversation_fpr,
                   batch_size=args.batch_size, max_length=args.max_length,
                   sources=tuple(s for s in args.sources.split(",") if s), limit=args.limit,
-                  finetune_epochs=args.finetune_epochs)
+                  finetune_epochs=args.finetune_epochs, branch_epochs=args.branch_epochs)
     print(f"model {model.version} written to {args.out}")
     return 0
 

@@ -106,6 +106,9 @@ class EncodedBatch:
     # The assistant messages' vectors from the reply encoder (rows of user messages unused); `vectors`
     # itself where the model has none.
     reply_vectors: np.ndarray
+    # The sentiment branch's vectors of the user turns asked for (NaN rows elsewhere); `vectors` itself
+    # where the model has no branch.
+    sentiment_vectors: np.ndarray
     errors: list               # per message: None or the encoder's error (never the text)
     texts: list[str]
     message_index: np.ndarray  # the message's index in its conversation
@@ -113,9 +116,6 @@ class EncodedBatch:
     user_at: list[dict[int, int]]
     assistant_at: list[list[int]]
     reply_turn: list[list[int]]
-
-    def user_positions(self) -> np.ndarray:
-        return np.array([p for turns in self.user_at for p in turns.values()], dtype=int)
 
     def assistant_positions(self) -> np.ndarray:
         return np.array([p for positions in self.assistant_at for p in positions], dtype=int)
@@ -145,21 +145,27 @@ class EncodedBatch:
 
 
 def encode_messages(conversations: Iterable[list[dict]], user_turns: Callable[[int], Iterable[int]],
-                    s: ClassifierSettings, device: str, reply_encoder: bytes | None = None) -> EncodedBatch:
+                    s: ClassifierSettings, device: str, model: Heads | None = None,
+                    sentiment_turns: Callable[[int], Iterable[int]] = lambda n_user: ()) -> EncodedBatch:
     """Embed, in one length-sorted pass of the encoder, the chosen user turns, every assistant message of
-    each row and the user message each assistant message replies to; with a reply encoder, the assistant
-    messages also in one pass of it (what pushback and referral read; use and categories read the
-    encoder's vectors of the replies, as they read the user's).
+    each row and the user message each assistant message replies to, and in the same pass the sentiment
+    turns with the model's sentiment branch; with a reply encoder, the assistant messages also in one pass
+    of it (what pushback and referral read; use and categories read the encoder's vectors of the replies,
+    as they read the user's).
 
     Args:
         conversations: per row, its messages (dicts with index, role, content).
         user_turns: number of user messages -> the user turns to embed.
         s: batching settings.
         device: a resolved device.
-        reply_encoder: the model's fine-tuned reply encoder (Heads.reply_encoder); None: the encoder.
+        model: the model whose fine-tuned parts (Heads.reply_encoder, Heads.sentiment_branch) read the
+            messages; None: the encoder alone.
+        sentiment_turns: number of user messages -> the user turns the sentiment heads read (a subset
+            of user_turns).
     """
     texts: list[str] = []
     message_index: list[int] = []
+    branched: list[bool] = []
     n_user, user_at, assistant_at, reply_turn = [], [], [], []
     for messages in conversations:
         users, assistants, turns_replied = [], [], []
@@ -170,22 +176,29 @@ def encode_messages(conversations: Iterable[list[dict]], user_turns: Callable[[i
                 assistants.append(m)
                 turns_replied.append(len(users) - 1)
         at = {}
+        scored = set(sentiment_turns(len(users)))
         for turn in sorted(set(user_turns(len(users))) | {t for t in turns_replied if t >= 0}):
             at[turn] = len(texts)
             texts.append(users[turn]["content"])
             message_index.append(int(users[turn]["index"]))
+            branched.append(turn in scored)
         positions = []
         for m in assistants:
             positions.append(len(texts))
             texts.append(m["content"])
             message_index.append(int(m["index"]))
+            branched.append(False)
         n_user.append(len(users))
         user_at.append(at)
         assistant_at.append(positions)
         reply_turn.append(turns_replied)
     settings = dict(encoder=s.encoder, device=device, batch_size=s.batch_size, max_length=s.max_length,
                     threads=1 if device == "cpu" else None, encoder_dir=s.encoder_dir)
-    vectors, errors = encoder.embed(texts, **settings)
+    reply_encoder = model.reply_encoder if model is not None else None
+    branch = model.sentiment_branch if model is not None else None
+    vectors, sentiment_vectors, errors = encoder.embed_branched(texts, branched, branch, **settings)
+    if branch is None:
+        sentiment_vectors = vectors
     reply_vectors = vectors
     if reply_encoder is not None:
         replies = [p for positions in assistant_at for p in positions]
@@ -194,8 +207,8 @@ def encode_messages(conversations: Iterable[list[dict]], user_turns: Callable[[i
                                                              **settings)
         for p, e in zip(replies, reply_errors):
             errors[p] = errors[p] or e
-    return EncodedBatch(vectors, reply_vectors, errors, texts, np.array(message_index, dtype=int), n_user, user_at,
-                        assistant_at, reply_turn)
+    return EncodedBatch(vectors, reply_vectors, sentiment_vectors, errors, texts, np.array(message_index, dtype=int),
+                        n_user, user_at, assistant_at, reply_turn)
 
 
 @dataclass(frozen=True)
@@ -336,9 +349,11 @@ def classify_batch(pdf: pd.DataFrame, heads: Heads, s: ClassifierSettings, devic
         model failed on has its reasons in `errors` and should be quarantined, not used.
     """
     scorers = scorers or {}
-    batch = encode_messages(pdf["messages"], lambda n_user: turns_to_embed(n_user, s), s, device, heads.reply_encoder)
+    batch = encode_messages(pdf["messages"], lambda n_user: turns_to_embed(n_user, s), s, device, heads,
+                            lambda n_user: _selected_user_turns(n_user, s)[1])
     plans = [_selected_user_turns(n, s) for n in batch.n_user]
-    asst, users, before = batch.assistant_positions(), batch.user_positions(), batch.before_positions()
+    asst, before = batch.assistant_positions(), batch.before_positions()
+    scored_at = np.array([batch.user_at[row][t] for row, plan in enumerate(plans) for t in plan[1]], dtype=int)
     asst_texts = [batch.texts[p] for p in asst]
     asst_context = (batch.context_vectors(before), [batch.texts[p] if p >= 0 else "" for p in before])
     asst_features = reply_features(asst_texts)
@@ -348,7 +363,8 @@ def classify_batch(pdf: pd.DataFrame, heads: Heads, s: ClassifierSettings, devic
                           asst_features)
     referral = _task_scores("referral", heads, scorers, batch.reply_vectors[asst], asst_texts,
                             features=asst_features)
-    sentiment = _sentiment_classes(heads, scorers, batch.vectors[users], [batch.texts[p] for p in users])
+    sentiment = _sentiment_classes(heads, scorers, batch.sentiment_vectors[scored_at],
+                                   [batch.texts[p] for p in scored_at])
     pooled, replies = _stacked([_pooled(batch, row, plan[0]) for row, plan in enumerate(plans)])
     joined = [("\n".join(batch.texts[batch.user_at[row][t]] for t in plan[0]),
                "\n".join(batch.texts[p] for p in batch.replies(row, plan[0]))) for row, plan in enumerate(plans)]
@@ -358,7 +374,7 @@ def classify_batch(pdf: pd.DataFrame, heads: Heads, s: ClassifierSettings, devic
     push_p, refer_p = pushback.positive(), referral.positive()
     # Where each message's scores sit in the task arrays.
     task_row = np.full(len(batch.texts), -1, dtype=int)
-    task_row[asst], task_row[users] = np.arange(len(asst)), np.arange(len(users))
+    task_row[asst], task_row[scored_at] = np.arange(len(asst)), np.arange(len(scored_at))
     out = []
     category_thresholds = _category_thresholds(heads)
     for row, (_, scored, _) in enumerate(plans):
@@ -385,7 +401,7 @@ def classify_batch(pdf: pd.DataFrame, heads: Heads, s: ClassifierSettings, devic
             "referral_score": refer_best,
             "embedding": pooled[row].astype(np.float32).tolist(),
             "user_sentiment": [
-                {"message_index": int(batch.message_index[users[i]]), "user_turn": t,
+                {"message_index": int(batch.message_index[scored_at[i]]), "user_turn": t,
                  "sentiment_class": int(sentiment.label(i)), "sentiment": float(sentiment.label(i)) / 2.0}
                 for i, t in scored_users],
             "windows": drift[row],

@@ -4,7 +4,8 @@ folder holding the same model, `model.encoder_dir`).
 Loaded once per process (a Spark Python worker is reused across tasks), run in length-sorted batches so
 padding stays small, fp16 on CUDA, one torch thread on a CPU worker. The batching engine
 (`run_batched`) is shared with the Hugging Face backends: a batch that runs out of memory is retried at
-half the size, and a text that fails even alone is reported, not fatal.
+half the size, and a text that fails even alone is reported, not fatal. `embed_branched` also runs the
+sentiment branch (fine-tuned top layers, udfs/finetune.py) on chosen texts in the same pass.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ STAND_IN = "stand-in"  # bench/scaling.py: Spark's own work without the model's 
 EMBEDDING_DIM = 384
 LOADS_IN_THIS_PROCESS = {"count": 0}
 MAX_ERROR_CHARS = 300
+BRANCHED = "branched"  # a tokenized row's flag: run the sentiment branch on it too
 
 
 def encoder_path() -> str:
@@ -160,24 +162,98 @@ def embed(texts: Sequence[str], *, encoder: str = ENCODER_NAME, device: str = "c
         (vectors, errors): float32 (len(texts), 384), NaN rows for texts that failed even alone, and per
         text None or the error message.
     """
+    vectors, _, errors = embed_branched(texts, [False] * len(texts), None, encoder=encoder, device=device,
+                                        batch_size=batch_size, max_length=max_length, threads=threads,
+                                        encoder_dir=encoder_dir, overlay=overlay)
+    return vectors, errors
+
+
+def embed_branched(texts: Sequence[str], branched: Sequence[bool], branch: bytes | None, *,
+                   encoder: str = ENCODER_NAME, device: str = "cpu", batch_size: int = 64, max_length: int = 128,
+                   threads: int | None = None, encoder_dir: str | None = None, overlay: bytes | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    """embed(), and in the same pass the sentiment branch's vectors of the texts marked in `branched`:
+    the encoder's lower layers run once, then its own top layers and the branch's (udfs/finetune.py).
+
+    Returns:
+        (vectors, branch_vectors, errors): the encoder's vectors as embed() returns them; the branch's,
+        NaN where a text is not marked (every row NaN without a branch); per text None or the error.
+    """
     import torch
 
-    if not len(texts):
-        return np.zeros((0, EMBEDDING_DIM), dtype=np.float32), []
+    n = len(texts)
+    if not n:
+        return np.zeros((0, EMBEDDING_DIM), np.float32), np.zeros((0, EMBEDDING_DIM), np.float32), []
+    nothing = np.full((n, EMBEDDING_DIM), np.nan, np.float32)
     if encoder == STAND_IN:
-        return stand_in_embed(texts), [None] * len(texts)
+        vectors = stand_in_embed(texts)
+        return vectors, np.where(np.asarray(branched)[:, None], vectors, nothing) if branch else nothing, [None] * n
     tokenizer, model = load_encoder(device, threads, encoder_dir, overlay)
+    first, layers = load_branch(branch, model, device) if branch is not None else (None, None)
     encoded = tokenizer(list(texts), truncation=True, max_length=max_length)
-    rows = [{key: values[i] for key, values in encoded.items()} for i in range(len(texts))]
+    rows = [{**{key: values[i] for key, values in encoded.items()}, BRANCHED: bool(branched[i])} for i in range(n)]
 
     def forward(batch_rows: list[dict]) -> np.ndarray:
-        batch = tokenizer.pad(batch_rows, return_tensors="pt").to(device)
-        hidden = model(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        return torch.nn.functional.normalize(pooled.float(), dim=-1).cpu().numpy()
+        marked = torch.tensor([r[BRANCHED] for r in batch_rows])
+        batch = tokenizer.pad([{k: v for k, v in r.items() if k != BRANCHED} for r in batch_rows],
+                              return_tensors="pt").to(device)
+        out = model(**batch, output_hidden_states=layers is not None and bool(marked.any()))
+        vectors = mean_pooled(out.last_hidden_state, batch["attention_mask"])
+        branch_vectors = torch.full_like(vectors, float("nan"))
+        if out.hidden_states is not None:
+            marked = marked.to(device)
+            branch_vectors[marked] = run_layers(layers, out.hidden_states[first][marked],
+                                                batch["attention_mask"][marked])
+        return torch.cat([vectors, branch_vectors], dim=1).cpu().numpy()
 
-    return run_batched(rows, forward, EMBEDDING_DIM, device=device, batch_size=batch_size)
+    both, errors = run_batched(rows, forward, 2 * EMBEDDING_DIM, device=device, batch_size=batch_size)
+    return both[:, :EMBEDDING_DIM], both[:, EMBEDDING_DIM:], errors
+
+
+def mean_pooled(hidden, attention_mask):
+    """The L2-normalised mean of the token states a mask keeps (the sentence vector), as float32."""
+    import torch
+
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(pooled.float(), dim=-1)
+
+
+def run_layers(layers, hidden, attention_mask):
+    """Sentence vectors from running transformer layers over token states (of a lower layer)."""
+    import torch
+
+    additive = (1.0 - attention_mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
+    for layer in layers:
+        hidden = layer(hidden, attention_mask=additive)
+        hidden = hidden[0] if isinstance(hidden, tuple) else hidden
+    return mean_pooled(hidden, attention_mask)
+
+
+@functools.lru_cache(maxsize=4)
+def load_branch(branch: bytes, model, device: str):
+    """(index of the encoder layer whose output the branch reads, the branch's layers on the device, in the
+    model's dtype), cached for the life of the process; a branch made for another encoder is an error."""
+    import copy
+
+    from safetensors.torch import load
+
+    weights = load(branch)
+    numbers = sorted({int(name.split(".", 1)[0]) for name in weights})
+    first = numbers[0] if numbers else -1
+    total = len(model.encoder.layer)
+    if numbers != list(range(first, total)) or first < 1:
+        raise ValueError(f"the sentiment branch does not fit {ENCODER_NAME}: layers {numbers}, the encoder has {total}")
+    layers = copy.deepcopy(model.encoder.layer[first:])
+    own = layers.state_dict()
+    renamed = {f"{int(k.split('.', 1)[0]) - first}.{k.split('.', 1)[1]}": v for k, v in weights.items()}
+    foreign = sorted(k for k, v in renamed.items() if k not in own or own[k].shape != v.shape)
+    missing = sorted(set(own) - set(renamed))
+    if foreign or missing:
+        raise ValueError(f"the sentiment branch does not fit {ENCODER_NAME}: {len(foreign)} weights differ, "
+                         f"{len(missing)} of {len(own)} are missing")
+    layers.load_state_dict({k: v.to(own[k].dtype) for k, v in renamed.items()})
+    return first, layers.eval().to(device)
 
 
 def stand_in_embed(texts: Sequence[str]) -> np.ndarray:
@@ -190,9 +266,13 @@ def stand_in_embed(texts: Sequence[str]) -> np.ndarray:
     return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
-def encode(texts: Sequence[str], **settings) -> np.ndarray:
-    """embed() for data that must not fail (the seed set): any text that fails raises."""
-    vectors, errors = embed(texts, **settings)
+def encode(texts: Sequence[str], branch: bytes | None = None, **settings) -> np.ndarray:
+    """embed() for data that must not fail (the seed set, training data): any text that fails raises. With
+    a sentiment branch, the branch's vectors of every text instead of the encoder's."""
+    if branch is None:
+        vectors, errors = embed(texts, **settings)
+    else:
+        _, vectors, errors = embed_branched(texts, [True] * len(texts), branch, **settings)
     failed = [e for e in errors if e]
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(texts)} texts could not be embedded: {failed[0]}")

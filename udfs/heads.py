@@ -43,9 +43,13 @@ CONTEXT_HEADS = ("use", *(f"category.{c}" for c in CATEGORIES), "pushback", "pus
 # message's lexicon scores (sentiment); udfs/features.py.
 FEATURE_HEADS = ("pushback", "pushback_reason", "referral", "sentiment", "sentiment_strength")
 # Bumped when what a head reads changes: heads saved in another format would read the wrong features.
-HEADS_FORMAT = 5
+# 6: the sentiment heads read the sentiment branch's vectors where the model has one.
+HEADS_FORMAT = 6
+READABLE_FORMATS = (5, 6)  # a format-5 model has no sentiment branch, so its heads read as they did
 MODEL_DIR = resources.files("udfs") / "model"
 REPLY_ENCODER_FILE = "reply_encoder.safetensors"
+# The fine-tuned weights a model may carry, by Heads field (each versioned in heads.json).
+WEIGHT_FILES = {"reply_encoder": REPLY_ENCODER_FILE, "sentiment_branch": "sentiment_branch.safetensors"}
 
 
 def with_context(vectors: np.ndarray, context: np.ndarray) -> np.ndarray:
@@ -118,10 +122,17 @@ class Heads:
     # messages the heads read; None: assistant messages are read with the encoder as it is. It travels
     # with the heads (Spark broadcasts a closure this size) so every worker reads replies as they were fitted.
     reply_encoder: bytes | None = field(default=None, repr=False)
+    # The sentiment branch (safetensors bytes of fine-tuned top layers, udfs/finetune.py) whose vectors of
+    # user messages the sentiment heads read; None: they read the encoder's.
+    sentiment_branch: bytes | None = field(default=None, repr=False)
 
     @property
     def reply_encoder_version(self) -> str | None:
         return None if self.reply_encoder is None else file_version(self.reply_encoder)
+
+    @property
+    def sentiment_branch_version(self) -> str | None:
+        return None if self.sentiment_branch is None else file_version(self.sentiment_branch)
 
     def __getitem__(self, name: str) -> Head:
         return self.heads[name]
@@ -142,29 +153,33 @@ class Heads:
                 "thresholds": self.thresholds,
                 "classes": {name: list(h.classes) for name, h in self.heads.items()},
                 "calibration": {name: [h.scale, h.shift] for name, h in self.heads.items()},
-                "reply_encoder": self.reply_encoder_version}
-        if self.reply_encoder is not None:
-            (directory / REPLY_ENCODER_FILE).write_bytes(self.reply_encoder)
+                **{key: file_version(data) if data is not None else None for key, data in self._weights().items()}}
+        for key, data in self._weights().items():
+            if data is not None:
+                (directory / WEIGHT_FILES[key]).write_bytes(data)
         (directory / "heads.json").write_text(json.dumps(meta, indent=2))
+
+    def _weights(self) -> dict[str, bytes | None]:
+        return {"reply_encoder": self.reply_encoder, "sentiment_branch": self.sentiment_branch}
 
     @classmethod
     def load(cls, directory: Path) -> "Heads":
         meta = json.loads((directory / "heads.json").read_text())
-        if meta.get("format") != HEADS_FORMAT:
-            raise ValueError(f"{directory}: heads of format {meta.get('format', 1)}, this version reads format "
-                             f"{HEADS_FORMAT} (phrase and lexicon features, calibration); retrain them with `affective train`")
+        if meta.get("format") not in READABLE_FORMATS:
+            raise ValueError(f"{directory}: heads of format {meta.get('format', 1)}, this version reads formats "
+                             f"{READABLE_FORMATS} (phrase and lexicon features, calibration); retrain them with `affective train`")
         with (directory / "heads.npz").open("rb") as handle:
             arrays = dict(np.load(handle))
         heads = {name: Head(tuple(classes), arrays[f"{name}.coef"], arrays[f"{name}.intercept"],
                             *meta["calibration"][name])
                  for name, classes in meta["classes"].items()}
-        reply_encoder = None
-        if meta.get("reply_encoder"):
-            reply_encoder = (directory / REPLY_ENCODER_FILE).read_bytes()
-            if file_version(reply_encoder) != meta["reply_encoder"]:
-                raise ValueError(f"{directory}: {REPLY_ENCODER_FILE} is version {file_version(reply_encoder)}, "
-                                 f"the heads were fitted on {meta['reply_encoder']}")
-        return cls(meta["version"], heads, meta["metrics"], meta["thresholds"], reply_encoder)
+        weights = {}
+        for key, name in WEIGHT_FILES.items():
+            weights[key] = (directory / name).read_bytes() if meta.get(key) else None
+            if weights[key] is not None and file_version(weights[key]) != meta[key]:
+                raise ValueError(f"{directory}: {name} is version {file_version(weights[key])}, "
+                                 f"the heads were fitted on {meta[key]}")
+        return cls(meta["version"], heads, meta["metrics"], meta["thresholds"], **weights)
 
 
 def file_version(data: bytes) -> str:
@@ -254,10 +269,13 @@ class TrainingSet:
 
 def seed_training_set(encode_fn: Callable[[list[str]], np.ndarray],
                       encode_reply_fn: Callable[[list[str]], np.ndarray] | None = None,
+                      encode_sentiment_fn: Callable[[list[str]], np.ndarray] | None = None,
                       seed_dir: Traversable = SEED_DIR) -> TrainingSet:
-    """The hand-written seed set embedded with encode_fn, and the labelled assistant messages (pushback,
-    referral) with encode_reply_fn (the reply encoder; None: encode_fn)."""
+    """The hand-written seed set embedded with encode_fn, the labelled assistant messages (pushback,
+    referral) with encode_reply_fn (the reply encoder; None: encode_fn) and the labelled user messages
+    (sentiment) with encode_sentiment_fn (the sentiment branch; None: encode_fn)."""
     encode_reply_fn = encode_reply_fn or encode_fn
+    encode_sentiment_fn = encode_sentiment_fn or encode_fn
     data = read_seed(seed_dir)
     convs, assistant, user = data["conversations"], data["assistant_messages"], data["user_messages"]
     return TrainingSet(
@@ -271,7 +289,7 @@ def seed_training_set(encode_fn: Callable[[list[str]], np.ndarray],
         asst_pushback=[bool(a["pushback"]) for a in assistant],
         asst_reason=[a["pushback_reason"] for a in assistant],
         asst_referral=[bool(a["referral"]) for a in assistant],
-        user_x=encode_fn([u["text"] for u in user]),
+        user_x=encode_sentiment_fn([u["text"] for u in user]),
         user_features=message_features([u["text"] for u in user]),
         user_sentiment=[int(u["sentiment"]) for u in user],
     )

@@ -36,26 +36,27 @@ EMBEDDED_TYPE = T.StructType([
 ])
 
 
-def training_embedder(settings: ClassifierSettings, reply_encoder: bytes | None
+def training_embedder(settings: ClassifierSettings, base: Heads
                       ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     """A `mapInPandas` function: conversations (conversation_id, messages) -> EMBEDDED_TYPE rows, assistant
     messages also read by the base model's reply encoder (Heads.reply_encoder) for the pushback and
-    referral heads, as classify reads them."""
+    referral heads and user messages by its sentiment branch for the sentiment heads, as classify reads
+    them."""
 
     def embed(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         device = encoder.resolve_device(settings.device)
         for pdf in batches:
-            batch = encode_messages(pdf["messages"], range, settings, device, reply_encoder)
+            batch = encode_messages(pdf["messages"], range, settings, device, base, range)
             failed = [e for e in batch.errors if e]
             if failed:  # labelled data is small and precious: stop rather than train on a hole
                 raise RuntimeError(f"{len(failed)} labelled messages could not be embedded: {failed[0]}")
 
             def messages(positions, contexts=None) -> list[dict]:
-                """User messages (no contexts) with the encoder's vectors, assistant messages with the reply
-                encoder's."""
+                """User messages (no contexts) with the sentiment branch's vectors, assistant messages with
+                the reply encoder's."""
                 texts = [batch.texts[p] for p in positions]
                 features = reply_features(texts) if contexts is not None else message_features(texts)
-                vectors = batch.reply_vectors if contexts is not None else batch.vectors
+                vectors = batch.reply_vectors if contexts is not None else batch.sentiment_vectors
                 return [{"message_index": int(batch.message_index[p]), "embedding": vectors[p].tolist(),
                          "features": features[i].tolist(),
                          **({"context": contexts[i].tolist()} if contexts is not None else {})}
