@@ -44,7 +44,7 @@ from udfs.heads import file_version
 logger = logging.getLogger(__name__)
 
 TASKS = ("pushback", "referral")
-BRANCH_LAYERS = 2  # top layers in the sentiment branch (3 scored the same on validation, at 1.5x the cost)
+BRANCH_LAYERS = 2  # top layers in the sentiment branch (3 scored the same on validation, at 1.5x the training time)
 POLARITIES = (-1, 0, 1)
 LOGIT_SCALE = 20.0  # the branch's training output reads unit vectors: scaled, a softmax can be confident
 ANCHOR_WEIGHT = 1.0  # weight of the cosine distance from the frozen encoder's vectors in the loss
