@@ -227,21 +227,31 @@ def test_the_shipped_rbr_gold_corrections_all_apply():
 
 
 def _sentiment_branch_reads_only_the_scored_user_messages(model) -> None:
-    """The sentiment heads read the branch's vectors of the user messages scored for sentiment, in the
-    same pass as the encoder's; everything else (use, categories, topics) keeps the encoder's vectors."""
+    """The sentiment heads read the branch's vectors of the user messages scored for sentiment (the first
+    and last three), in the same pass as the encoder's; everything else (use, categories, topics) keeps
+    the encoder's vectors."""
     from udfs import encoder
-    from udfs.classifier import ClassifierSettings, classify_batch
+    from udfs.classifier import ClassifierSettings, classify_batch, encode_messages, turns_to_embed
     from udfs.features import message_features
 
     settings = ClassifierSettings()
-    users = ["I finally got the job!!", "Fix the import error in my script.", "I feel so alone tonight."]
+    users = ["I finally got the job!!", "Fix the import error in my script.", "I feel so alone tonight.",
+             "ugh, whatever", "That was honestly the best day in months.", "Can you list three pasta shapes?",
+             "I'm scared about the test results.", "ok thanks", "Nobody ever listens to me."]
     conversation = [{"index": i, "role": "user", "content": text} for i, text in enumerate(users)]
-    out = classify_batch(pd.DataFrame({"messages": [conversation]}), model, settings)
+    scored = [0, 1, 2, 6, 7, 8]
     general = encoder.embed(users)[0]
     tuned = encoder.encode(users, model.sentiment_branch)
     assert float(np.max(np.sum(general * tuned, axis=1))) < 0.9999  # the branch moved the vectors
-    x = head_input("sentiment", tuned, None, message_features(users))
+    batch = encode_messages([conversation], lambda n: turns_to_embed(n, settings), settings, "cpu", model,
+                            lambda n: scored)
+    np.testing.assert_allclose(batch.vectors, general, atol=1e-5)
+    np.testing.assert_allclose(batch.sentiment_vectors[scored], tuned[scored], atol=1e-5)
+    assert np.isnan(batch.sentiment_vectors[[3, 4, 5]]).all()  # unscored turns never run the branch
+    out = classify_batch(pd.DataFrame({"messages": [conversation]}), model, settings)
+    x = head_input("sentiment", tuned[scored], None, message_features([users[t] for t in scored]))
     polarity = np.array(model["sentiment"].classes)[model["sentiment"].proba(x).argmax(1)]
+    assert [s["user_turn"] for s in out["user_sentiment"][0]] == scored
     assert [int(np.sign(s["sentiment_class"])) for s in out["user_sentiment"][0]] == polarity.tolist()
     np.testing.assert_allclose(out["embedding"][0], general.mean(0) / np.linalg.norm(general.mean(0)), atol=1e-5)
 
