@@ -16,7 +16,7 @@ def test_the_shipped_model_is_the_one_its_metrics_describe(heads):
     metrics = json.loads((MODEL_DIR / "metrics.json").read_text())
     assert heads.version == metrics["version"]
     assert heads.thresholds == metrics["thresholds"]
-    assert heads.reply_encoder_version == (metrics.get("reply_encoder") or {}).get("version")
+    assert heads.reply_branch_version == (metrics.get("reply_branch") or {}).get("version")
     assert heads.sentiment_branch_version == (metrics.get("sentiment_branch") or {}).get("version")
     for name in ("pushback", "referral"):  # more replies, a higher bar: the same error rate per conversation
         assert 0.5 <= heads.threshold(name, 1) <= heads.threshold(name, 15) <= heads.threshold(name, 100) < 1
@@ -25,24 +25,27 @@ def test_the_shipped_model_is_the_one_its_metrics_describe(heads):
     assert all(metrics["counts"][f"reply|{s}|test"] > 0 for s in ("seed", "rbr-gold", "jailbreakbench"))
 
 
-def test_a_reply_encoder_that_does_not_fit_is_refused(tmp_path, heads):
+def test_a_model_whose_branch_file_changed_or_that_reads_a_reply_encoder_is_refused(tmp_path, heads):
     import dataclasses
 
     import torch
     from safetensors.torch import save
 
     from udfs import encoder
-    from udfs.heads import REPLY_ENCODER_FILE, Heads
+    from udfs.heads import WEIGHT_FILES, Heads
 
-    foreign = save({"encoder.layer.0.attention.self.query.weight": torch.zeros(10, 10)})
-    with pytest.raises(ValueError, match="does not fit all-MiniLM-L6-v2: 1 weights differ"):
-        encoder.load_encoder("cpu", 1, overlay=foreign)
-    fitting = save({"encoder.layer.5.output.LayerNorm.bias": torch.zeros(encoder.EMBEDDING_DIM)})
-    with_reply_encoder = dataclasses.replace(heads, reply_encoder=fitting)
-    with_reply_encoder.save(tmp_path)
-    assert Heads.load(tmp_path).reply_encoder == fitting
-    (tmp_path / REPLY_ENCODER_FILE).write_bytes(foreign)
-    with pytest.raises(ValueError, match=f"the heads were fitted on {with_reply_encoder.reply_encoder_version}"):
+    fitting = save({"5.output.LayerNorm.bias": torch.zeros(encoder.EMBEDDING_DIM)})
+    with_branch = dataclasses.replace(heads, reply_branch=fitting)
+    with_branch.save(tmp_path)
+    assert Heads.load(tmp_path).reply_branch == fitting
+    (tmp_path / WEIGHT_FILES["reply_branch"]).write_bytes(save({"5.output.LayerNorm.bias": torch.ones(384)}))
+    with pytest.raises(ValueError, match=f"the heads were fitted on {with_branch.reply_branch_version}"):
+        Heads.load(tmp_path)
+    meta = json.loads((tmp_path / "heads.json").read_text())
+    (tmp_path / "heads.json").write_text(json.dumps({**meta, "format": 6, "reply_branch": None,
+                                                     "reply_encoder": "8b141e3f738c"}))
+    with pytest.raises(ValueError, match="read a fine-tuned reply encoder, which this version replaced by the reply "
+                                         "branch; rebuild the model with `make model`"):
         Heads.load(tmp_path)
 
 
@@ -104,17 +107,18 @@ def test_build_fits_calibrates_and_versions_a_small_model(tmp_path, spark):
     from udfs.sources import PUBLIC_SOURCES
 
     settings = dict(cache=tmp_path / "cache.npz", seed=13, conversation_fpr=0.1, batch_size=32, max_length=64,
-                    sources=tuple(PUBLIC_SOURCES), limit=40, finetune_epochs=1, branch_epochs=2)
+                    sources=tuple(PUBLIC_SOURCES), limit=40, sentiment_branch_epochs=2, reply_branch_epochs=2)
     model = build(tmp_path / "a", **settings)
     loaded = Heads.load(tmp_path / "a")
     assert loaded.version == model.version and set(loaded.heads) == set(model.heads)
-    finetuned = json.loads((tmp_path / "a" / "metrics.json").read_text())["reply_encoder"]
-    assert loaded.reply_encoder_version == finetuned["version"] and finetuned["epoch_kept"] == 1
-    assert finetuned["val_log_loss_by_epoch"][1] < finetuned["val_log_loss_by_epoch"][0]  # it learned
-    _reply_encoder_reads_only_what_pushback_and_referral_read(loaded, spark)
-    branch = json.loads((tmp_path / "a" / "metrics.json").read_text())["sentiment_branch"]
-    assert loaded.sentiment_branch_version == branch["version"] and len(branch["val_macro_f1_by_epoch"]) == 2
-    assert branch["epoch_kept"] == 1 + int(np.argmax(branch["val_macro_f1_by_epoch"]))
+    made = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert loaded.reply_branch_version == made["reply_branch"]["version"]
+    assert loaded.sentiment_branch_version == made["sentiment_branch"]["version"]
+    for branch in (made["reply_branch"], made["sentiment_branch"]):  # each keeps its best validation epoch
+        assert len(branch["val_score_by_epoch"]) == 2
+        assert branch["epoch_kept"] == 1 + int(np.argmax(branch["val_score_by_epoch"]))
+    assert made["reply_branch"]["batch_size"] == 16 and made["reply_branch"]["val"] > 0
+    _reply_branch_reads_only_what_pushback_and_referral_read(loaded, spark)
     _sentiment_branch_reads_only_the_scored_user_messages(loaded)
     assert loaded["pushback"].scale != 1.0 and loaded["sentiment"].classes == (-1, 0, 1)
     metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
@@ -130,10 +134,10 @@ def test_build_fits_calibrates_and_versions_a_small_model(tmp_path, spark):
     assert build(tmp_path / "b", **settings).version == model.version
 
 
-def _reply_encoder_reads_only_what_pushback_and_referral_read(model, spark) -> None:
-    """The fine-tuned reply encoder reads the assistant messages for pushback, reason and referral; user
-    messages, and the replies as use and categories read them, keep the general encoder's vectors; its
-    weights reach the Spark workers with the heads."""
+def _reply_branch_reads_only_what_pushback_and_referral_read(model, spark) -> None:
+    """The reply branch reads the assistant messages for pushback, reason and referral, in the same pass
+    as the encoder; user messages, and the replies as use and categories read them, keep the encoder's
+    vectors; its weights reach the Spark workers with the heads."""
     from jobs.classify import apply_classifier
     from udfs import encoder
     from udfs.classifier import ClassifierSettings, classify_batch, encode_messages, turns_to_embed
@@ -143,14 +147,15 @@ def _reply_encoder_reads_only_what_pushback_and_referral_read(model, spark) -> N
                     {"index": 1, "role": "assistant", "content": "I can't help with getting into someone else's home."}]
     batch = encode_messages([conversation], lambda n: turns_to_embed(n, settings), settings, "cpu", model)
     general = encoder.embed([m["content"] for m in conversation])[0]
-    tuned = encoder.embed([conversation[1]["content"]], overlay=model.reply_encoder)[0]
+    tuned = encoder.encode([conversation[1]["content"]], model.reply_branch)
     user, reply = batch.user_at[0][0], batch.assistant_at[0][0]
     np.testing.assert_allclose(batch.vectors[[user, reply]], general, atol=1e-5)
     np.testing.assert_allclose(batch.reply_vectors[reply], tuned[0], atol=1e-5)
-    assert float(general[1] @ tuned[0]) < 0.9999  # fine-tuning moved the reply
+    assert float(general[1] @ tuned[0]) < 0.9999  # the branch moved the reply
     out = classify_batch(pd.DataFrame({"messages": [conversation]}), model, settings)
     x = head_input("referral", tuned, None, reply_features([conversation[1]["content"]]))
     assert out["referral_score"][0] == pytest.approx(float(model["referral"].proba(x)[0, 1]), abs=1e-5)
+    np.testing.assert_allclose(out["embedding"][0], general[0], atol=1e-5)  # use and topics: the encoder's
     rows = spark.createDataFrame(
         [("c1", "u1", None, 1, False, [(m["index"], m["role"], m["content"], None) for m in conversation])],
         "conversation_id string, user_id string, created_at timestamp, n_user_messages int, is_long boolean, "
@@ -268,11 +273,17 @@ def test_a_branch_of_the_encoders_own_top_layers_gives_the_encoders_vectors():
     _, model = encoder.load_encoder("cpu", 1)
     own = save({f"{i}.{k}": v.clone() for i in (4, 5) for k, v in model.encoder.layer[i].state_dict().items()})
     texts = ["Hi.", "I can't sleep and everything feels heavy tonight, again. " * 6, "Thanks, that helped a lot!"]
-    vectors, branched, errors = encoder.embed_branched(texts, [True, True, False], own, batch_size=2)
-    np.testing.assert_allclose(branched[:2], vectors[:2], atol=1e-5)
+    other = save({f"{i}.{k}": v.clone() + (0.05 if k.endswith("bias") else 0) for i in (4, 5)
+                  for k, v in model.encoder.layer[i].state_dict().items()})
+    vectors, branched, errors = encoder.embed_branched(texts, [0, 1, -1], [own, other], batch_size=2)
+    np.testing.assert_allclose(branched[0], vectors[0], atol=1e-5)
+    np.testing.assert_allclose(branched[1], encoder.encode([texts[1]], other)[0], atol=1e-5)  # each row its branch
+    assert float(branched[1] @ vectors[1]) < 0.999
     assert np.isnan(branched[2]).all() and errors == [None] * 3
     np.testing.assert_allclose(vectors, encoder.embed(texts)[0], atol=1e-6)
     with pytest.raises(ValueError, match="does not fit all-MiniLM-L6-v2: layers \\[3\\], the encoder has 6"):
-        encoder.embed_branched(texts, [True] * 3, save({"3.output.dense.bias": torch.zeros(384)}))
+        encoder.embed_branched(texts, [0] * 3, [save({"3.output.dense.bias": torch.zeros(384)})])
     with pytest.raises(ValueError, match="does not fit all-MiniLM-L6-v2: 1 weights differ, 15 of 16 are missing"):
-        encoder.embed_branched(texts, [True] * 3, save({"5.output.dense.bias": torch.zeros(10)}))
+        encoder.embed_branched(texts, [0] * 3, [save({"5.output.dense.bias": torch.zeros(10)})])
+    with pytest.raises(ValueError, match="a text names branch 1, there are 1"):
+        encoder.embed_branched(texts, [0, 1, -1], [own])

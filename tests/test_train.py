@@ -116,5 +116,5 @@ def test_heads_of_an_older_format_are_refused_with_a_clear_error(heads, tmp_path
     meta = json.loads((tmp_path / "heads.json").read_text())
     del meta["format"]  # as written by the version that read each message alone
     (tmp_path / "heads.json").write_text(json.dumps(meta))
-    with pytest.raises(ValueError, match="heads of format 1, this version reads formats \\(5, 6\\).*affective train"):
+    with pytest.raises(ValueError, match="heads of format 1, this version reads formats \\(5, 6, 7\\).*affective train"):
         Heads.load(tmp_path)

@@ -40,18 +40,17 @@ def load_heads(model_cfg: dict[str, Any]) -> Heads:
 
 def seed_set(model_cfg: dict[str, Any], base: Heads):
     """The seed set embedded with the configured encoder settings, assistant messages with the base
-    model's reply encoder and user messages with its sentiment branch (on the driver: it is small)."""
+    model's reply branch and user messages with its sentiment branch (on the driver: it is small)."""
     from udfs import encoder
 
     device = encoder.resolve_device(model_cfg["device"])
 
-    def encode_with(overlay: bytes | None = None, branch: bytes | None = None):
+    def encode_with(branch: bytes | None = None):
         return lambda texts: encoder.encode(
             texts, branch, encoder=model_cfg["encoder"], device=device, batch_size=model_cfg["batch_size"],
-            max_length=model_cfg["max_length"], encoder_dir=model_cfg["encoder_dir"] or None, overlay=overlay)
+            max_length=model_cfg["max_length"], encoder_dir=model_cfg["encoder_dir"] or None)
 
-    return seed_training_set(encode_with(), encode_with(overlay=base.reply_encoder),
-                             encode_with(branch=base.sentiment_branch))
+    return seed_training_set(encode_with(), encode_with(base.reply_branch), encode_with(base.sentiment_branch))
 
 
 def train_on_labels(rows: list[dict], model_cfg: dict[str, Any], *, base: Heads, include_seed: bool) -> Heads:
@@ -74,7 +73,7 @@ def train_on_labels(rows: list[dict], model_cfg: dict[str, Any], *, base: Heads,
     version = training_version(data, base.version)
     heads = fit_heads(data, version=version, seed=model_cfg["seed"], c=model_cfg["heads_regularization"])
     return Heads(version, heads.heads, {**heads.metrics, **{f"balance.{k}": v for k, v in data.balance().items()}},
-                 reply_encoder=base.reply_encoder, sentiment_branch=base.sentiment_branch)
+                 reply_branch=base.reply_branch, sentiment_branch=base.sentiment_branch)
 
 
 BACKEND_TASKS = ("use", "pushback", "pushback_reason", "referral", "sentiment")

@@ -1,12 +1,12 @@
 """Build the default model: `make model` (python -m udfs.build --out udfs/model).
 
 Reads the seed set and the public human-labelled training sources (udfs/sources.py, fixed splits),
-trains the sentiment branch on the training lines' polarity (udfs/finetune.py; the epoch kept by
-validation macro-F1), with `--finetune-epochs N` fine-tunes a reply encoder on the training replies (the
-epoch kept by validation log-loss; both cached on disk by a hash of their data and settings), embeds
-every text once with the product's encoder, the labelled user lines also with the sentiment branch and
-the labelled replies with the reply encoder if there is one (cached on disk, so a rebuild only embeds
-what is new), and for each head:
+trains the sentiment branch on the training lines' polarity and, with `--reply-branch-epochs N`, the
+reply branch on the training replies' pushback and referral (udfs/finetune.py; the epoch kept by
+validation macro-F1 and log-loss; both cached on disk by a hash of their data and settings), embeds every
+text once with the product's encoder, the labelled user lines also with the sentiment branch and the
+labelled replies with the reply branch if there is one (cached on disk, so a rebuild only embeds what is
+new), and for each head:
 
 1. picks the regularisation on the validation split,
 2. fits on the training split (context heads on each example with and without its context),
@@ -37,7 +37,7 @@ import numpy as np
 
 from udfs import encoder
 from udfs.features import LEXICON_NAMES, message_features, refusal_baseline, reply_features
-from udfs.finetune import ANCHOR_WEIGHT, BRANCH_LAYERS, finetune, train_branch
+from udfs.finetune import BRANCH_LAYERS, POLARITY, REPLY, Objective, reply_labels, train_branch
 from udfs.heads import (CATEGORIES, CONTEXT_HEADS, HEADS_FORMAT, Head, Heads, file_version, fit_logistic,
                         head_input, pool)
 from udfs.sources import LICENCES, PUBLIC_SOURCES, training_examples
@@ -50,17 +50,18 @@ CONVERSATION_HEADS = ("pushback", "referral")
 MAX_REPLIES = 32  # conversation-level thresholds per reply count up to this; longer ones use the last
 SCORED_REPLIES = (1, 15)  # rank and C of a conversation-level head: mean validation F1 at these counts
 SPLITS = ("train", "val", "test")
-DEFAULT_BRANCH_EPOCHS = 2  # EVALUATION.md, "Sentiment: a fine-tuned branch"
+DEFAULT_SENTIMENT_BRANCH_EPOCHS = 2  # EVALUATION.md, "Sentiment: a fine-tuned branch"
+# Not in the default: better on validation, not on test, XSTest or the synthetic run (EVALUATION.md,
+# "A reply branch").
+DEFAULT_REPLY_BRANCH_EPOCHS = 0
 
 
-def embed_all(texts: set[str], cache: Path, batch_size: int, max_length: int, overlay: bytes | None = None,
-              branch: bytes | None = None) -> dict[str, np.ndarray]:
-    """Every text's vector, from the cache where present; new vectors are added to the cache. With an
-    overlay (the reply encoder) or a branch (the sentiment branch's vectors), the cache file's name
-    carries its version."""
-    for kind, weights in (("reply", overlay), ("branch", branch)):
-        if weights is not None:
-            cache = cache.with_name(f"{cache.stem}-{kind}-{file_version(weights)}{cache.suffix}")
+def embed_all(texts: set[str], cache: Path, batch_size: int, max_length: int, branch: bytes | None = None
+              ) -> dict[str, np.ndarray]:
+    """Every text's vector, from the cache where present; new vectors are added to the cache. With a
+    branch (its vectors instead of the encoder's), the cache file's name carries its version."""
+    if branch is not None:
+        cache = cache.with_name(f"{cache.stem}-branch-{file_version(branch)}{cache.suffix}")
     cache.parent.mkdir(parents=True, exist_ok=True)
     stored: dict[str, np.ndarray] = {}
     if cache.is_file():
@@ -72,7 +73,7 @@ def embed_all(texts: set[str], cache: Path, batch_size: int, max_length: int, ov
     for start in range(0, len(missing), 4096):
         chunk = missing[start:start + 4096]
         vectors = encoder.encode(chunk, device=encoder.resolve_device("auto"), batch_size=batch_size,
-                                 max_length=max_length, overlay=overlay, branch=branch)
+                                 max_length=max_length, branch=branch)
         stored.update({key[t]: v for t, v in zip(chunk, vectors)})
         np.savez(cache, keys=np.array(list(stored)), vectors=np.stack(list(stored.values())))
         logger.info("embedded %d / %d", start + len(chunk), len(missing))
@@ -321,52 +322,56 @@ def cached_weights(cache: Path, kind: str, key_material: Any, make: Callable[[Pa
     return weights.read_bytes(), json.loads(info.read_text())
 
 
-def reply_encoder(examples: list[dict], cache: Path, epochs: int, max_length: int, seed: int
-                  ) -> tuple[bytes | None, dict[str, Any]]:
-    """The fine-tuned reply encoder's weights and how they were made (udfs/finetune.py); (None, {}) when
-    epochs is 0."""
+def trained_branch(objective: Objective, rows: dict[str, tuple[list[str], Any]], cache: Path, epochs: int,
+                   max_length: int, seed: int) -> tuple[bytes | None, dict[str, Any]]:
+    """A branch's weights and how they were made (udfs/finetune.py), trained on rows["train"] and chosen
+    on rows["val"] ((texts, labels) each); (None, {}) when epochs is 0."""
     if not epochs:
         return None, {}
-    rows = [(e["split"], e["text"], e["pushback"], e["referral"]) for e in examples
-            if e["kind"] == "reply" and e["split"] in ("train", "val")]
-    return cached_weights(cache, "reply-encoder", (rows, epochs, max_length, seed, ANCHOR_WEIGHT), lambda path: finetune(
-        examples, path, epochs=epochs, max_length=max_length, seed=seed))
+    kind = objective.name.replace(" ", "-")
+    return cached_weights(cache, kind, (rows, epochs, max_length, seed, BRANCH_LAYERS),
+                          lambda path: train_branch(objective, rows["train"], rows["val"], path, epochs=epochs,
+                                                    max_length=max_length, seed=seed))
 
 
 def sentiment_branch(examples: list[dict], cache: Path, epochs: int, max_length: int, seed: int
                      ) -> tuple[bytes | None, dict[str, Any]]:
-    """The sentiment branch's weights and how they were made (udfs/finetune.py), trained on the polarity
-    lines of the train split and chosen on the val split; (None, {}) when epochs is 0."""
-    if not epochs:
-        return None, {}
-    lines = {split: ([e["text"] for e in rows], [e["polarity"] for e in rows]) for split, rows in (
-        (s, [e for e in examples if e["kind"] == "message" and e["split"] == s and e["polarity"] is not None])
-        for s in ("train", "val"))}
-    return cached_weights(cache, "sentiment-branch", (lines, epochs, max_length, seed, BRANCH_LAYERS),
-                          lambda path: train_branch(lines["train"], lines["val"], path, epochs=epochs,
-                                                    max_length=max_length, seed=seed))
+    """The sentiment branch, trained on the polarity lines of the train split, chosen on the val split."""
+    lines = {s: [e for e in examples if e["kind"] == "message" and e["split"] == s and e["polarity"] is not None]
+             for s in ("train", "val")}
+    return trained_branch(POLARITY, {s: ([e["text"] for e in r], [e["polarity"] for e in r]) for s, r in lines.items()},
+                          cache, epochs, max_length, seed)
+
+
+def reply_branch(examples: list[dict], cache: Path, epochs: int, max_length: int, seed: int
+                 ) -> tuple[bytes | None, dict[str, Any]]:
+    """The reply branch, trained on the replies of the train split for pushback and referral (each where
+    the source labels it), chosen on the val split."""
+    replies = {s: [e for e in examples if e["kind"] == "reply" and e["split"] == s] for s in ("train", "val")}
+    return trained_branch(REPLY, {s: ([e["text"] for e in r], reply_labels(r).tolist()) for s, r in replies.items()},
+                          cache, epochs, max_length, seed)
 
 
 def build(out: Path, *, cache: Path, seed: int, conversation_fpr: float, batch_size: int, max_length: int,
-          sources: tuple[str, ...], limit: int | None = None, finetune_epochs: int = 0,
-          branch_epochs: int = 0) -> Heads:
+          sources: tuple[str, ...], limit: int | None = None, sentiment_branch_epochs: int = 0,
+          reply_branch_epochs: int = 0) -> Heads:
     """Build, save and return the model (see the module docstring); `limit` keeps the first examples of
-    each kind, source and split (a small model for tests); `finetune_epochs` > 0 fine-tunes a reply
-    encoder for pushback and referral (not the default: EVALUATION.md says why); `branch_epochs` > 0
-    trains the sentiment branch that the sentiment heads read."""
+    each kind, source and split (a small model for tests); `sentiment_branch_epochs` > 0 trains the
+    sentiment branch that the sentiment heads read, `reply_branch_epochs` > 0 the reply branch that the
+    pushback, reason and referral heads read."""
     examples = training_examples(sources=sources)
     if limit:
         examples = first_per_group(examples, limit)
-    overlay, finetuned = reply_encoder(examples, cache, finetune_epochs, max_length, seed)
-    branch, branch_made = sentiment_branch(examples, cache, branch_epochs, max_length, seed)
+    branch, branch_made = sentiment_branch(examples, cache, sentiment_branch_epochs, max_length, seed)
+    replier, replier_made = reply_branch(examples, cache, reply_branch_epochs, max_length, seed)
     texts = set()
     for e in examples:
         texts.update([e["context"]] if e["kind"] == "reply" else [*e["user"], *e["replies"]]
                      if e["kind"] == "conversation" else [e["text"]])
     replies = {e["text"] for e in examples if e["kind"] == "reply"}  # what pushback and referral read
-    # Without a reply encoder the replies are read like every other text: one cache, loaded once.
-    vec = embed_all((texts | replies if overlay is None else texts) - {""}, cache, batch_size, max_length)
-    reply_vec = vec if overlay is None else embed_all(replies, cache, batch_size, max_length, overlay)
+    # Without a reply branch the replies are read like every other text: one cache, loaded once.
+    vec = embed_all((texts | replies if replier is None else texts) - {""}, cache, batch_size, max_length)
+    reply_vec = vec if replier is None else embed_all(replies, cache, batch_size, max_length, branch=replier)
     vec[""] = np.zeros(encoder.EMBEDDING_DIM, np.float32)
     messages = {e["text"] for e in examples if e["kind"] == "message"}  # what the sentiment heads read
     message_vec = vec if branch is None else embed_all(messages, cache, batch_size, max_length, branch=branch)
@@ -385,18 +390,18 @@ def build(out: Path, *, cache: Path, seed: int, conversation_fpr: float, batch_s
         thresholds[name] = (conversation_thresholds(p, truth.astype(bool), conversation_fpr) if name in CONVERSATION_HEADS
                             else best_f1_threshold(p, truth.astype(bool)))
     thresholds["sentiment_strength"] = 0.5
-    model = Heads("pending", heads, {}, thresholds, overlay, branch)
+    model = Heads("pending", heads, {}, thresholds, replier, branch)
     metrics = {"val": split_scores(model, tables, "val"), "test": split_scores(model, tables, "test"),
                "fits": fits, "thresholds": thresholds, "conversation_fpr_target": conversation_fpr,
                "counts": {"|".join(k): n for k, n in
                           sorted(Counter((e["kind"], e["source"], e["split"]) for e in examples).items())},
                "licences": {s: LICENCES[s] for s in ("seed", *sources)}, "seed": seed,
                "encoder": encoder.ENCODER_NAME, "max_length": max_length, "format": HEADS_FORMAT,
-               "reply_encoder": finetuned, "sentiment_branch": branch_made}
+               "reply_branch": replier_made, "sentiment_branch": branch_made}
     version = _version(model)
     model = Heads(version, heads, {**{f"val.{k}": v["f1"] if "f1" in v else v["macro_f1"]
                                       for k, v in metrics["val"].items() if "baseline" not in k},
-                                   **summary_of_test_split(metrics["test"])}, thresholds, overlay, branch)
+                                   **summary_of_test_split(metrics["test"])}, thresholds, replier, branch)
     out.mkdir(parents=True, exist_ok=True)
     model.save(out)
     (out / "metrics.json").write_text(json.dumps({"version": version, **metrics}, indent=1, sort_keys=True))
@@ -466,7 +471,7 @@ def first_per_group(examples: list[dict], limit: int) -> list[dict]:
 
 def _version(model: Heads) -> str:
     """A hash of every array, calibration and threshold: the same build gives the same version."""
-    digest = hashlib.sha256(f"{encoder.ENCODER_NAME}|{model.reply_encoder_version}|{model.sentiment_branch_version}|"
+    digest = hashlib.sha256(f"{encoder.ENCODER_NAME}|{model.reply_branch_version}|{model.sentiment_branch_version}|"
                             f"format{HEADS_FORMAT}|"
                             f"{sorted(model.thresholds.items())}".encode())
     for name in sorted(model.heads):
@@ -491,18 +496,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--sources", default=",".join(PUBLIC_SOURCES), help="public training sources, comma-separated")
     parser.add_argument("--limit", type=int, help="first N examples per kind, source and split (quick checks)")
-    parser.add_argument("--finetune-epochs", type=int, default=0,
-                        help="fine-tune a reply encoder for pushback and referral for this many epochs (0, the "
-                             "default: the heads read the encoder's vectors; EVALUATION.md compares both)")
-    parser.add_argument("--branch-epochs", type=int, default=DEFAULT_BRANCH_EPOCHS,
+    parser.add_argument("--sentiment-branch-epochs", type=int, default=DEFAULT_SENTIMENT_BRANCH_EPOCHS,
                         help="train the sentiment branch for this many epochs (0: the sentiment heads read the "
                              "encoder's vectors)")
+    parser.add_argument("--reply-branch-epochs", type=int, default=DEFAULT_REPLY_BRANCH_EPOCHS,
+                        help="train the reply branch for this many epochs (0, the default: the pushback, reason and "
+                             "referral heads read the encoder's vectors; EVALUATION.md compares both)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     model = build(Path(args.out), cache=Path(args.cache), seed=args.seed, conversation_fpr=args.conversation_fpr,
                   batch_size=args.batch_size, max_length=args.max_length,
                   sources=tuple(s for s in args.sources.split(",") if s), limit=args.limit,
-                  finetune_epochs=args.finetune_epochs, branch_epochs=args.branch_epochs)
+                  sentiment_branch_epochs=args.sentiment_branch_epochs,
+                  reply_branch_epochs=args.reply_branch_epochs)
     print(f"model {model.version} written to {args.out}")
     return 0
 

@@ -103,11 +103,11 @@ class EncodedBatch:
     """
 
     vectors: np.ndarray        # (n_messages, 384); NaN rows for messages the encoder failed on
-    # The assistant messages' vectors from the reply encoder (rows of user messages unused); `vectors`
-    # itself where the model has none.
+    # The reply branch's vectors of the assistant messages (other rows: not of this branch); `vectors`
+    # itself where the model has no reply branch.
     reply_vectors: np.ndarray
-    # The sentiment branch's vectors of the user turns asked for (NaN rows elsewhere); `vectors` itself
-    # where the model has no branch.
+    # The sentiment branch's vectors of the user turns asked for (other rows: not of this branch);
+    # `vectors` itself where the model has no sentiment branch.
     sentiment_vectors: np.ndarray
     errors: list               # per message: None or the encoder's error (never the text)
     texts: list[str]
@@ -149,8 +149,8 @@ def encode_messages(conversations: Iterable[list[dict]], user_turns: Callable[[i
                     sentiment_turns: Callable[[int], Iterable[int]] = lambda n_user: ()) -> EncodedBatch:
     """Embed, in one length-sorted pass of the encoder, the chosen user turns, every assistant message of
     each row and the user message each assistant message replies to, and in the same pass the sentiment
-    turns with the model's sentiment branch; with a reply encoder, the assistant messages also in one pass
-    of it (what pushback and referral read; use and categories read the encoder's vectors of the replies,
+    turns with the model's sentiment branch and the assistant messages with its reply branch (what
+    pushback, its reason and referral read; use and categories read the encoder's vectors of the replies,
     as they read the user's).
 
     Args:
@@ -158,14 +158,19 @@ def encode_messages(conversations: Iterable[list[dict]], user_turns: Callable[[i
         user_turns: number of user messages -> the user turns to embed.
         s: batching settings.
         device: a resolved device.
-        model: the model whose fine-tuned parts (Heads.reply_encoder, Heads.sentiment_branch) read the
-            messages; None: the encoder alone.
+        model: the model whose branches (Heads.sentiment_branch, Heads.reply_branch) read the messages;
+            None: the encoder alone.
         sentiment_turns: number of user messages -> the user turns the sentiment heads read (a subset
             of user_turns).
     """
+    sentiment_branch = model.sentiment_branch if model is not None else None
+    reply_branch = model.reply_branch if model is not None else None
+    branches = [b for b in (sentiment_branch, reply_branch) if b is not None]
+    for_sentiment = 0 if sentiment_branch is not None else -1
+    for_replies = len(branches) - 1 if reply_branch is not None else -1
     texts: list[str] = []
     message_index: list[int] = []
-    branched: list[bool] = []
+    branch_of: list[int] = []
     n_user, user_at, assistant_at, reply_turn = [], [], [], []
     for messages in conversations:
         users, assistants, turns_replied = [], [], []
@@ -181,34 +186,23 @@ def encode_messages(conversations: Iterable[list[dict]], user_turns: Callable[[i
             at[turn] = len(texts)
             texts.append(users[turn]["content"])
             message_index.append(int(users[turn]["index"]))
-            branched.append(turn in scored)
+            branch_of.append(for_sentiment if turn in scored else -1)
         positions = []
         for m in assistants:
             positions.append(len(texts))
             texts.append(m["content"])
             message_index.append(int(m["index"]))
-            branched.append(False)
+            branch_of.append(for_replies)
         n_user.append(len(users))
         user_at.append(at)
         assistant_at.append(positions)
         reply_turn.append(turns_replied)
-    settings = dict(encoder=s.encoder, device=device, batch_size=s.batch_size, max_length=s.max_length,
-                    threads=1 if device == "cpu" else None, encoder_dir=s.encoder_dir)
-    reply_encoder = model.reply_encoder if model is not None else None
-    branch = model.sentiment_branch if model is not None else None
-    vectors, sentiment_vectors, errors = encoder.embed_branched(texts, branched, branch, **settings)
-    if branch is None:
-        sentiment_vectors = vectors
-    reply_vectors = vectors
-    if reply_encoder is not None:
-        replies = [p for positions in assistant_at for p in positions]
-        reply_vectors = vectors.copy()
-        reply_vectors[replies], reply_errors = encoder.embed([texts[p] for p in replies], overlay=reply_encoder,
-                                                             **settings)
-        for p, e in zip(replies, reply_errors):
-            errors[p] = errors[p] or e
-    return EncodedBatch(vectors, reply_vectors, sentiment_vectors, errors, texts, np.array(message_index, dtype=int),
-                        n_user, user_at, assistant_at, reply_turn)
+    vectors, branch_vectors, errors = encoder.embed_branched(
+        texts, branch_of, branches, encoder=s.encoder, device=device, batch_size=s.batch_size,
+        max_length=s.max_length, threads=1 if device == "cpu" else None, encoder_dir=s.encoder_dir)
+    return EncodedBatch(vectors, vectors if reply_branch is None else branch_vectors,
+                        vectors if sentiment_branch is None else branch_vectors, errors, texts,
+                        np.array(message_index, dtype=int), n_user, user_at, assistant_at, reply_turn)
 
 
 @dataclass(frozen=True)

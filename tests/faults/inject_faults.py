@@ -28,8 +28,8 @@ def _poisoned_encoder(word: str) -> None:
 
     load = encoder.load_encoder
 
-    def load_poisoned(device, threads=None, directory=None, overlay=None):
-        tokenizer, model = load(device, threads, directory, overlay)
+    def load_poisoned(device, threads=None, directory=None):
+        tokenizer, model = load(device, threads, directory)
         if not getattr(model, "poisoned", False):
             import torch
 
