@@ -322,6 +322,15 @@ def table_version(spark: SparkSession, path: str) -> int:
     return DeltaTable.forPath(spark, path).history(1).select("version").first()[0]
 
 
+def written_rows(spark: SparkSession, path: str) -> int:
+    """Rows written by the table's latest commit, from Delta's own commit metrics: after an overwrite, the
+    table's size, without computing the data again to count it."""
+    from delta.tables import DeltaTable
+
+    metrics = DeltaTable.forPath(spark, path).history(1).select("operationMetrics").first()[0]
+    return int(metrics.get("numOutputRows", 0))
+
+
 def tracking_uri(configured: str, output_dir: str) -> str:
     """MLFLOW_TRACKING_URI wins, then the config, then a sqlite file in the output folder."""
     if os.environ.get("MLFLOW_TRACKING_URI"):

@@ -4,7 +4,7 @@
 
 Clusters the conversation embeddings that the classify stage stored (no second encoder pass) with Spark
 MLlib k-means, per scope (all affective conversations, each category, long ones, ones with pushback):
-fine clusters, grouped into coarse ones by k-means over the fine centroids. Each cluster is named by
+fine clusters, grouped into coarse ones by k-means over the fine centroids (on the driver, which holds them). Each cluster is named by
 class-based TF-IDF over the scrubbed user text, using only terms written in the cluster by at least
 `privacy.min_users` distinct users, so no placeholder and no string of fewer users can name it.
 
@@ -26,6 +26,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyspark.sql.functions as F
 from pyspark.sql import DataFrame, SparkSession, Window
 
@@ -89,7 +90,7 @@ class TopicSettings:
 
 def fit_scope(rows: DataFrame, n: int, t: TopicSettings) -> tuple[DataFrame, list, list]:
     """k-means on the executors for one scope's conversations (fitted on a sample of at most
-    `t.fit_conversations`, applied to all); coarse k-means over the fine centroids.
+    `t.fit_conversations`, applied to all); coarse k-means over the fine centroids (coarse_groups).
 
     Returns:
         (assignments with `fine` and `coarse` cluster numbers, fine centroids, coarse centroids).
@@ -112,17 +113,25 @@ def fit_scope(rows: DataFrame, n: int, t: TopicSettings) -> tuple[DataFrame, lis
     fine = KMeans(k=fine_k, seed=t.seed, maxIter=t.max_iter, initSteps=t.init_steps,
                   distanceMeasure="cosine", predictionCol="fine").fit(sample)
     fine_centres = [c.tolist() for c in fine.clusterCenters()]
-    spark = rows.sparkSession
-    centres = (spark.createDataFrame([(i, c) for i, c in enumerate(fine_centres)], "fine int, centre array<double>")
-               .coalesce(1).withColumn("features", array_to_vector("centre")))
-    coarse_k = choose_k(len(fine_centres), t.coarse_k, t.max_k, t.fine_clusters_per_coarse)
-    coarse = KMeans(k=coarse_k, seed=t.seed, maxIter=t.max_iter, initSteps=t.init_steps,
-                    distanceMeasure="cosine", predictionCol="coarse").fit(centres)
-    parent = coarse.transform(centres).select("fine", "coarse")
+    coarse_of, coarse_centres = coarse_groups(fine_centres, t)
+    parent = rows.sparkSession.createDataFrame(list(enumerate(coarse_of)), "fine int, coarse int")
     assigned = fine.transform(rows.withColumn("features", array_to_vector("embedding"))).select(
         "conversation_id", "user_id", "scope", "categories", "pushback", "pushback_reason", "referral", "fine"
     ).join(F.broadcast(parent), "fine")
-    return assigned, fine_centres, [c.tolist() for c in coarse.clusterCenters()]
+    return assigned, fine_centres, coarse_centres
+
+
+def coarse_groups(fine_centres: list, t: TopicSettings) -> tuple[list[int], list]:
+    """(per fine cluster its coarse cluster, the coarse centroids): k-means with cosine distance over the
+    fine centroids. At most `max_k` rows, already on the driver: fitted there, where a Spark fit of a few
+    hundred numbers would cost dozens of jobs."""
+    from sklearn.cluster import KMeans as DriverKMeans
+
+    unit = np.asarray(fine_centres, dtype=np.float64)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)  # Euclidean k-means on unit vectors ranks by cosine
+    k = choose_k(len(unit), t.coarse_k, t.max_k, t.fine_clusters_per_coarse)
+    fitted = DriverKMeans(n_clusters=k, n_init=4, max_iter=t.max_iter, random_state=t.seed).fit(unit)
+    return [int(c) for c in fitted.labels_], fitted.cluster_centers_.tolist()
 
 
 def members(assigned: DataFrame, max_per_user: int) -> DataFrame:
@@ -182,8 +191,9 @@ def _share_map(counts: DataFrame, base: DataFrame, name: str, denominator: str =
 
 
 def user_terms(conversations: DataFrame) -> DataFrame:
-    """(conversation_id, term): words and two-word phrases of the scrubbed user messages, placeholders, stop
-    words and chat fillers (CHAT_STOP_WORDS: "yes", "like", "thank", ...) removed."""
+    """(conversation_id, term): the distinct words and two-word phrases of a conversation's scrubbed user
+    messages, placeholders, stop words and chat fillers (CHAT_STOP_WORDS: "yes", "like", "thank", ...)
+    removed. Once per conversation: a term repeated by one person should not name a cluster."""
     from pyspark.ml.feature import NGram, StopWordsRemover
 
     text = F.lower(F.regexp_replace(F.array_join(F.transform(
@@ -193,14 +203,16 @@ def user_terms(conversations: DataFrame) -> DataFrame:
     stop_words = [*StopWordsRemover.loadDefaultStopWords("english"), *CHAT_STOP_WORDS]
     words = StopWordsRemover(inputCol="raw", outputCol="words", stopWords=stop_words).transform(words)
     phrases = NGram(n=2, inputCol="words", outputCol="phrases").transform(words)
-    return phrases.select("conversation_id", F.explode(F.concat("words", "phrases")).alias("term"))
+    return phrases.select("conversation_id", F.explode(F.array_distinct(F.concat("words", "phrases"))).alias("term"))
 
 
 def cluster_terms(clustered: DataFrame, terms: DataFrame, *, min_users: int, top: int) -> DataFrame:
     """Per cluster, its `top` terms by class-based TF-IDF among terms written there by >= min_users users.
 
-    The term frequency enters as its square root (BERTopic's `reduce_frequent_words`): words that every
-    emotional conversation uses ("feel", "bit") otherwise outrank the few that say what a cluster is about.
+    A term's frequency in a cluster is the number of its conversations that use it (`terms` holds each
+    term once per conversation), and it enters as its square root (BERTopic's `reduce_frequent_words`):
+    words that every emotional conversation uses ("feel", "bit") otherwise outrank the few that say what a
+    cluster is about.
     """
     counted = (clustered.select(*CLUSTER_KEYS, "conversation_id", "user_id").join(terms, "conversation_id")
                .groupBy(*CLUSTER_KEYS, "term").agg(F.count("*").alias("n"), F.countDistinct("user_id").alias("users"))
@@ -219,19 +231,17 @@ def cluster_terms(clustered: DataFrame, terms: DataFrame, *, min_users: int, top
 
 
 def cluster_map(spark: SparkSession, centres: dict[tuple[str, str], list]) -> DataFrame:
-    """2-D coordinates of every cluster centroid: PCA (Spark MLlib) fitted per scope on its centroids."""
-    from pyspark.ml.feature import PCA
-    from pyspark.ml.functions import array_to_vector, vector_to_array
+    """2-D coordinates of every cluster centroid: PCA per scope over its centroids of both levels (on the
+    driver, which holds them: at most 2 x `max_k` per scope)."""
+    from sklearn.decomposition import PCA
 
-    rows = [(scope, level, i, c) for (scope, level), cs in centres.items() for i, c in enumerate(cs)]
-    points = spark.createDataFrame(rows, "scope string, level string, cluster int, centre array<double>").withColumn(
-        "features", array_to_vector("centre"))
-    maps = []
+    rows = []
     for scope in sorted({s for s, _ in centres}):
-        mine = points.where(F.col("scope") == scope)
-        xy = PCA(k=2, inputCol="features", outputCol="xy").fit(mine).transform(mine)
-        maps.append(xy.select(*CLUSTER_KEYS, vector_to_array("xy")[0].alias("x"), vector_to_array("xy")[1].alias("y")))
-    return functools.reduce(DataFrame.unionByName, maps)
+        keys = [(level, i) for level in ("coarse", "fine") for i in range(len(centres.get((scope, level), [])))]
+        points = np.array([centres[(scope, level)][i] for level, i in keys], dtype=np.float64)
+        xy = PCA(n_components=2).fit_transform(points)
+        rows += [(scope, level, i, float(x), float(y)) for (level, i), (x, y) in zip(keys, xy)]
+    return spark.createDataFrame(rows, "scope string, level string, cluster int, x double, y double")
 
 
 def drift_transitions(labels: DataFrame) -> DataFrame:
@@ -279,8 +289,10 @@ def topic_clusters(labels: DataFrame, sentiment: DataFrame, conversations: DataF
         return None
     all_assigned = functools.reduce(DataFrame.unionByName, assigned).persist()
     clustered = members(all_assigned, topics.max_conversations_per_user)
+    # Only the clustered conversations' text is split into terms (a minority of all conversations).
+    in_clusters = conversations.join(all_assigned.select("conversation_id").distinct(), "conversation_id", "left_semi")
     facts = (cluster_facts(clustered, sentiment, spark=spark, shift=shift, thresholds=thresholds)
-             .join(cluster_terms(clustered, user_terms(conversations), min_users=thresholds.min_users,
+             .join(cluster_terms(clustered, user_terms(in_clusters), min_users=thresholds.min_users,
                                  top=topics.terms),
                    CLUSTER_KEYS, "left")
              .join(cluster_map(spark, centres), CLUSTER_KEYS, "left")
@@ -309,7 +321,7 @@ def run_topics(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, An
                run_id: str) -> dict[str, int]:
     """Write the silver topic assignments and the released topic tables; return rows released and suppressed."""
     from jobs.privacy.release import release, write_suppressed_counts
-    from jobs.session import is_table, overwrite_table, read_table, stamp
+    from jobs.session import is_table, overwrite_table, read_table, stamp, written_rows
 
     current = F.col("model_version") == model_version
     labels = read_table(spark, tables["conversation_labels"]).where(current)
@@ -338,7 +350,7 @@ def run_topics(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, An
     for name, (kept, suppressed) in outputs.items():
         overwrite_table(kept if "model_version" in kept.columns
                         else stamp(kept, model_version=model_version, run_id=run_id), tables[name])
-        stats[f"{name}_rows"] = kept.count()
+        stats[f"{name}_rows"] = written_rows(spark, tables[name])
         if suppressed is not None:
             stats[f"{name}_suppressed"] = suppressed.count()
             suppressed_rows.append((name, stats[f"{name}_suppressed"]))

@@ -233,7 +233,7 @@ def test_tables_are_delta_with_run_ids_in_history_and_readable_by_deltalake(spar
 def test_mlflow_run_holds_metrics_params_and_the_report(spark, run, tmp_path):
     from mlflow.tracking import MlflowClient
 
-    root, _ = run
+    root, counts_first = run
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'out' / 'mlflow.db'}")
     parents = [r for r in client.search_runs(client.get_experiment_by_name("affective").experiment_id)
                if r.data.tags.get("affective.run_id") == "first"]
@@ -247,6 +247,8 @@ def test_mlflow_run_holds_metrics_params_and_the_report(spark, run, tmp_path):
     assert 0 < data.metrics["report.share.affective"] < 1
     assert int(data.params["delta_version.conversations"]) >= 1
     assert data.params["config.privacy.min_users"] == str(MIN_USERS)
+    for name in ("conversation_topics", "topic_clusters", "topic_hierarchy", "topic_drift", "user_affective_share"):
+        assert data.metrics[f"topics.{name}_rows"] == counts_first[name], name  # from the Delta commit, not a recount
     children = {r.data.tags["mlflow.runName"]: r for r in client.search_runs(
         parents[0].info.experiment_id, f"tags.mlflow.parentRunId = '{parents[0].info.run_id}'")}
     assert set(children) == {"ingest", "classify", "aggregate", "topics", "report"}
