@@ -129,7 +129,8 @@ def coarse_groups(fine_centres: list, t: TopicSettings) -> tuple[list[int], list
 
     unit = np.asarray(fine_centres, dtype=np.float64)
     unit /= np.linalg.norm(unit, axis=1, keepdims=True)  # Euclidean k-means on unit vectors ranks by cosine
-    k = choose_k(len(unit), t.coarse_k, t.max_k, t.fine_clusters_per_coarse)
+    # MLlib returns fewer fine centres than asked where the data has fewer distinct points (one, even).
+    k = min(choose_k(len(unit), t.coarse_k, t.max_k, t.fine_clusters_per_coarse), len(unit))
     fitted = DriverKMeans(n_clusters=k, n_init=4, max_iter=t.max_iter, random_state=t.seed).fit(unit)
     return [int(c) for c in fitted.labels_], fitted.cluster_centers_.tolist()
 

@@ -262,6 +262,15 @@ def test_clusters_depend_on_the_data_not_on_how_it_is_partitioned(spark):
     assert np.allclose(fits[0][1], fits[1][1]) and np.allclose(fits[0][2], fits[1][2])
 
 
+def test_coarse_groups_take_however_few_fine_centres_k_means_returned():
+    from jobs.topics import coarse_groups
+
+    topics = _settings(fine_k=4, coarse_k=2)["topics"]
+    assert coarse_groups([[0.0, 2.0]], topics) == ([0], [[0.0, 1.0]])  # all rows alike: one fine centre
+    parents, centres = coarse_groups([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]], topics)
+    assert parents[0] == parents[1] != parents[2] == parents[3] and len(centres) == 2
+
+
 def test_centres_fitted_on_a_sample_still_place_every_conversation(spark):
     """With k-means fitted on a third of the rows, every planted topic is still found and all rows assigned."""
     labels, conversations, truth = _planted(spark)
