@@ -48,16 +48,16 @@ class Objective:
     outputs: int
     batch_size: int
     targets: Callable[[np.ndarray], np.ndarray]
-    loss: Callable[..., Any]  # (logits, targets, train targets) -> loss tensor
+    loss_for: Callable[[Any], Callable[..., Any]]  # train targets -> the loss, (logits, targets) -> tensor
     score: Callable[[np.ndarray, np.ndarray], float]  # (logits, targets) -> validation score
 
 
-def _polarity_loss(logits, targets, train_targets):
+def _polarity_loss_for(train_targets):
     import torch
 
     counts = torch.bincount(train_targets, minlength=len(POLARITIES)).float()
-    weight = counts.sum() / (len(POLARITIES) * counts.clamp(min=1))  # classes weighed equally
-    return torch.nn.functional.cross_entropy(logits, targets, weight=weight.to(logits.device))
+    weight = counts.sum() / (len(POLARITIES) * counts.clamp(min=1))  # classes weighed equally, once
+    return lambda logits, targets: torch.nn.functional.cross_entropy(logits, targets, weight=weight)
 
 
 def _polarity_score(logits: np.ndarray, targets: np.ndarray) -> float:
@@ -66,7 +66,7 @@ def _polarity_score(logits: np.ndarray, targets: np.ndarray) -> float:
     return float(f1_score(targets, logits.argmax(1), average="macro"))
 
 
-def _masked_loss(logits, targets, train_targets=None):
+def _masked_loss(logits, targets):
     """Log-loss over the (reply, task) pairs whose source gives a label (NaN: it says nothing)."""
     import torch
 
@@ -82,10 +82,10 @@ def _reply_score(logits: np.ndarray, targets: np.ndarray) -> float:
 
 POLARITY = Objective("sentiment branch", len(POLARITIES), 32,
                      lambda labels: np.array([POLARITIES.index(y) for y in labels], dtype=np.int64),
-                     _polarity_loss, _polarity_score)
+                     _polarity_loss_for, _polarity_score)
 # 3,000 replies against 87,000 lines: smaller batches give the reply branch more steps.
 REPLY = Objective("reply branch", len(REPLY_TASKS), 16, lambda labels: np.asarray(labels, dtype=np.float32),
-                  _masked_loss, _reply_score)
+                  lambda train_targets: _masked_loss, _reply_score)
 
 
 def reply_labels(rows: list[dict]) -> np.ndarray:
@@ -146,6 +146,7 @@ def train_branch(objective: Objective, train: tuple[list[str], Any], val: tuple[
     logger.info("%s: lower states of %d train, %d val texts (%.0f s)", objective.name, len(train_states),
                 len(val_states), time.time() - started)
     train_y = torch.from_numpy(objective.targets(train[1])).to(device)
+    train_loss = objective.loss_for(train_y)
     val_y = objective.targets(val[1])
     branch = copy.deepcopy(model.encoder.layer[first:]).float().train()
     head = torch.nn.Linear(encoder.EMBEDDING_DIM, objective.outputs).to(device)
@@ -177,7 +178,7 @@ def train_branch(objective: Objective, train: tuple[list[str], Any], val: tuple[
     for epoch in range(1, epochs + 1):
         rng.shuffle(batches)
         for idx in batches:
-            loss = objective.loss(logits(train_states, idx), train_y[idx], train_y)
+            loss = train_loss(logits(train_states, idx), train_y[idx])
             loss.backward()
             optimizer.step()
             schedule.step()
