@@ -316,19 +316,21 @@ def register_gold_views(spark: SparkSession, tables: dict[str, str], names: dict
     return views
 
 
-def table_version(spark: SparkSession, path: str) -> int:
+def _latest_commit(spark: SparkSession, path: str):
+    """The table's latest commit as Delta's history states it (version, operationMetrics, ...)."""
     from delta.tables import DeltaTable
 
-    return DeltaTable.forPath(spark, path).history(1).select("version").first()[0]
+    return DeltaTable.forPath(spark, path).history(1).first()
+
+
+def table_version(spark: SparkSession, path: str) -> int:
+    return _latest_commit(spark, path)["version"]
 
 
 def written_rows(spark: SparkSession, path: str) -> int:
     """Rows written by the table's latest commit, from Delta's own commit metrics: after an overwrite, the
     table's size, without computing the data again to count it."""
-    from delta.tables import DeltaTable
-
-    metrics = DeltaTable.forPath(spark, path).history(1).select("operationMetrics").first()[0]
-    return int(metrics.get("numOutputRows", 0))
+    return int(_latest_commit(spark, path)["operationMetrics"].get("numOutputRows", 0))
 
 
 def tracking_uri(configured: str, output_dir: str) -> str:
