@@ -6,8 +6,8 @@
 The product's clusters are rebuilt from its own parts, so that the score is the product's and not a look-alike:
 each conversation is the normalised mean (`udfs.heads.pool`) of its user messages' encoder vectors
 (`udfs.encoder.encode`, i.e. `embed` failing loudly, with the `model` config's encoder, max_length and batch
-size), the embedding that classify stores, and `jobs.topics.fit_scope` clusters it with Spark MLlib k-means
-(cosine, `topics.max_iter`, `topics.init_steps`) at k = the number of true topics (`topics.max_k` is
+size), the embedding that classify stores, and `jobs.topics.fit_scope` clusters it with k-means
+(cosine, `topics.max_iter`, `topics.n_init`; `assign_clusters` places every row) at k = the number of true topics (`topics.max_k` is
 raised to k where k is larger). The baseline is scikit-learn's TfidfVectorizer (English stop words) +
 KMeans at the same k over the same user text; the floor is the product's k-means over random unit vectors.
 One more row, the product's vectors under scikit-learn's KMeans, tells whether a gap comes from the
@@ -140,18 +140,18 @@ def spark_kmeans(spark, vectors: np.ndarray, k: int, seed: int, cfg: dict[str, A
     Returns:
         Each row's fine cluster, in the order of `vectors`.
     """
-    from jobs.topics import fit_scope
+    from jobs.topics import assign_clusters, fit_scope
 
     ids = [f"{i:06d}" for i in range(len(vectors))]
     rows = spark.createDataFrame(
         [(cid, cid, SCOPE, [], False, None, False, v.tolist()) for cid, v in zip(ids, vectors)], ROWS)
-    assigned, _, _ = fit_scope(rows, len(ids), fit_settings(cfg, k, seed))
+    assigned = assign_clusters(rows, {SCOPE: fit_scope(rows, len(ids), fit_settings(cfg, k, seed))})
     fine = {r["conversation_id"]: r["fine"] for r in assigned.select("conversation_id", "fine").collect()}
     return np.array([fine[cid] for cid in ids])
 
 
 def sklearn_kmeans(x, k: int, seed: int) -> np.ndarray:
-    """scikit-learn KMeans (k-means++, one initialisation, as the product runs one k-means||)."""
+    """scikit-learn KMeans as a user would call it (k-means++, one initialisation, vectors as they are)."""
     from sklearn.cluster import KMeans
 
     return KMeans(n_clusters=k, n_init=1, random_state=seed).fit_predict(x)
@@ -213,7 +213,7 @@ def settings(cfg: dict[str, Any], threads: int) -> dict[str, Any]:
     return {"encoder": m["encoder"], "max_length": m["max_length"], "device": resolve_device(m["device"]),
             "torch_threads": threads, "pooling": "udfs.heads.pool over every user message",
             "product_kmeans": {"code": "jobs.topics.fit_scope", "distance": "cosine", "max_iter": t["max_iter"],
-                               "init_steps": t["init_steps"], "max_k_default": t["max_k"]},
+                               "n_init": t["n_init"], "max_k_default": t["max_k"]},
             "tfidf": {"stop_words": "english"}, "sklearn_kmeans": {"n_init": 1, "init": "k-means++"}}
 
 

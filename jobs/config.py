@@ -138,7 +138,7 @@ def _validate(cfg: dict[str, Any]) -> None:
         "spark.driver_memory": re.fullmatch(r"[1-9][0-9]*[kmgt]", cfg["spark"]["driver_memory"], re.I) is not None,
         **{f"topics.{key}": cfg["topics"][key] >= low for key, low in (
             ("fine_k", 0), ("coarse_k", 0), ("conversations_per_fine_cluster", 1), ("fine_clusters_per_coarse", 1),
-            ("max_k", 2), ("max_iter", 1), ("init_steps", 1), ("conversations_per_partition", 1),
+            ("max_k", 2), ("max_iter", 1), ("n_init", 1),
             ("fit_conversations", 2), ("max_conversations_per_user", 1), ("terms", 1))},
         **{f"model.backends.{task}.type": spec["type"] in ("embedded", "hf-classifier", "hf-zero-shot")
            for task, spec in cfg["model"]["backends"].items()},

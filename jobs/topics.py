@@ -2,9 +2,10 @@
 
     affective topics --profile local --output out/
 
-Clusters the conversation embeddings that the classify stage stored (no second encoder pass) with Spark
-MLlib k-means, per scope (all affective conversations, each category, long ones, ones with pushback):
-fine clusters, grouped into coarse ones by k-means over the fine centroids (on the driver, which holds them). Each cluster is named by
+Clusters the conversation embeddings that the classify stage stored (no second encoder pass) with
+k-means (cosine), per scope (all affective conversations, each category, long ones, ones with pushback):
+fine clusters fitted on the driver from a bounded sample of the scope and assigned to every conversation
+on the executors, grouped into coarse ones by k-means over the fine centroids. Each cluster is named by
 class-based TF-IDF over the scrubbed user text, using only terms written in the cluster by at least
 `privacy.min_users` distinct users, so no placeholder and no string of fewer users can name it.
 
@@ -20,13 +21,13 @@ conversations) and `user_affective_share` (how many users have which weekly affe
 """
 from __future__ import annotations
 
-import functools
 import logging
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyspark.sql.functions as F
 from pyspark.sql import DataFrame, SparkSession, Window
 
@@ -76,9 +77,8 @@ class TopicSettings:
     fine_clusters_per_coarse: int
     max_k: int
     max_iter: int
-    init_steps: int
+    n_init: int
     seed: int
-    conversations_per_partition: int
     fit_conversations: int
     max_conversations_per_user: int
     terms: int
@@ -88,51 +88,101 @@ class TopicSettings:
         return cls(**cfg["topics"])
 
 
-def fit_scope(rows: DataFrame, n: int, t: TopicSettings) -> tuple[DataFrame, list, list]:
-    """k-means on the executors for one scope's conversations (fitted on a sample of at most
-    `t.fit_conversations`, applied to all); coarse k-means over the fine centroids (coarse_groups).
+@dataclass(frozen=True)
+class ScopeFit:
+    """One scope's k-means: unit fine centroids, each fine cluster's coarse cluster, the coarse centroids."""
 
-    Returns:
-        (assignments with `fine` and `coarse` cluster numbers, fine centroids, coarse centroids).
+    fine_centres: np.ndarray
+    coarse_of: np.ndarray
+    coarse_centres: np.ndarray
+
+
+def fit_scope(rows: DataFrame, n: int, t: TopicSettings) -> ScopeFit:
+    """k-means with cosine distance over one scope's conversations, fitted on the driver from a seeded
+    sample of at most `t.fit_conversations` of them; coarse k-means over the fine centroids (coarse_groups).
+
+    A driver fit is one Spark job per scope where an executor fit is one per iteration, and the sample
+    bounds both its time and the driver's memory (50,000 x 384 floats, 77 MB) whatever the data size.
     """
-    from pyspark.ml.clustering import KMeans
-    from pyspark.ml.functions import array_to_vector
-
-    # k-means' cost grows with rows x k: the centres are fitted on a seeded sample of at most
-    # `fit_conversations` (chosen by a hash of the id, so the same rows wherever they sit), and every
-    # conversation is then assigned to its nearest centre in one pass.
-    fitted_n = min(n, t.fit_conversations)
-    sampled = rows if fitted_n == n else rows.where(
-        F.pmod(F.xxhash64("conversation_id", F.lit(t.seed)), F.lit(SAMPLE_BUCKETS)) < SAMPLE_BUCKETS * fitted_n / n)
-    # k-means samples its starting centres per partition: the same partitions, in the same order, give the
-    # same clusters on a laptop and on a cluster of any size.
-    partitions = max(1, math.ceil(fitted_n / t.conversations_per_partition))
-    sample = (sampled.repartition(partitions, "conversation_id").sortWithinPartitions("conversation_id")
-              .withColumn("features", array_to_vector("embedding")))
-    fine_k = min(choose_k(n, t.fine_k, t.max_k, t.conversations_per_fine_cluster), max(2, fitted_n - 1))
-    fine = KMeans(k=fine_k, seed=t.seed, maxIter=t.max_iter, initSteps=t.init_steps,
-                  distanceMeasure="cosine", predictionCol="fine").fit(sample)
-    fine_centres = [c.tolist() for c in fine.clusterCenters()]
-    coarse_of, coarse_centres = coarse_groups(fine_centres, t)
-    parent = rows.sparkSession.createDataFrame(list(enumerate(coarse_of)), "fine int, coarse int")
-    assigned = fine.transform(rows.withColumn("features", array_to_vector("embedding"))).select(
-        "conversation_id", "user_id", "scope", "categories", "pushback", "pushback_reason", "referral", "fine"
-    ).join(F.broadcast(parent), "fine")
-    return assigned, fine_centres, coarse_centres
-
-
-def coarse_groups(fine_centres: list, t: TopicSettings) -> tuple[list[int], list]:
-    """(per fine cluster its coarse cluster, the coarse centroids): k-means with cosine distance over the
-    fine centroids. At most `max_k` rows, already on the driver: fitted there, where a Spark fit of a few
-    hundred numbers would cost dozens of jobs."""
     from sklearn.cluster import KMeans as DriverKMeans
 
-    unit = np.asarray(fine_centres, dtype=np.float64)
-    unit /= np.linalg.norm(unit, axis=1, keepdims=True)  # Euclidean k-means on unit vectors ranks by cosine
-    # MLlib returns fewer fine centres than asked where the data has fewer distinct points (one, even).
+    fitted_n = min(n, t.fit_conversations)
+    # Picked by a hash of the id, so the same rows wherever they sit.
+    sampled = rows if fitted_n == n else rows.where(
+        F.pmod(F.xxhash64("conversation_id", F.lit(t.seed)), F.lit(SAMPLE_BUCKETS)) < SAMPLE_BUCKETS * fitted_n / n)
+    unit = unit_embeddings(sampled)
+    if len(unit) == 0:
+        raise ValueError(f"topics: no conversation of {n} fell into the k-means sample of about {fitted_n}; "
+                         "raise topics.fit_conversations")
+    # Alike rows (one distinct point, even) allow fewer centres than asked.
+    distinct = len({hash(row.tobytes()) for row in unit})  # not np.unique: no second copy of the sample
+    fine_k = max(1, min(choose_k(n, t.fine_k, t.max_k, t.conversations_per_fine_cluster), len(unit) - 1, distinct))
+    # copy_x=False: k-means centres the sample in place and restores it, instead of fitting on a copy.
+    fine = DriverKMeans(n_clusters=fine_k, n_init=t.n_init, max_iter=t.max_iter, random_state=t.seed,
+                        copy_x=False).fit(unit)
+    # Unit centres: the nearest centre is then the same by cosine and by Euclidean distance.
+    fine_centres = _unit_rows(fine.cluster_centers_.astype(np.float32))
+    coarse_of, coarse_centres = coarse_groups(fine_centres, t)
+    return ScopeFit(fine_centres, coarse_of, coarse_centres)
+
+
+def unit_embeddings(sample: DataFrame) -> np.ndarray:
+    """(rows, dim) float32: the sample's embeddings scaled to unit length (Euclidean k-means on unit vectors
+    ranks by cosine), in conversation id order so that the fit does not depend on the partitioning. Read
+    through Arrow: one flat buffer, not a Python float per number."""
+    import pyarrow.compute as pc
+
+    table = sample.select("conversation_id", "embedding").toArrow()
+    if table.num_rows == 0:
+        return np.empty((0, 0), dtype=np.float32)
+    embeddings = table.column("embedding").combine_chunks()
+    dims = np.unique(pc.list_value_length(embeddings).to_numpy(zero_copy_only=False))
+    if len(dims) != 1:
+        raise ValueError(f"topics: conversation embeddings of different lengths {dims.tolist()}; "
+                         "rerun classify with one model for all conversations")
+    order = np.argsort(table.column("conversation_id").to_numpy(zero_copy_only=False), kind="stable")
+    x = embeddings.flatten().to_numpy().reshape(table.num_rows, int(dims[0]))[order].astype(np.float32, copy=False)
+    del table, embeddings  # the Arrow buffers: only the sorted copy stays
+    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), np.finfo(np.float32).tiny)  # in place: one copy in all
+    return x
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1)
+
+
+def assign_clusters(rows: DataFrame, fits: dict[str, ScopeFit]) -> DataFrame:
+    """Every row of a fitted scope with its nearest fine centre (`fine`) and that centre's coarse cluster
+    (`coarse`), all scopes in one pass on the executors."""
+    centres = {scope: (f.fine_centres, f.coarse_of) for scope, f in fits.items()}
+
+    @F.pandas_udf("fine int, coarse int")
+    def nearest(scope: pd.Series, embedding: pd.Series) -> pd.DataFrame:
+        fine, coarse = np.zeros(len(scope), dtype=np.int32), np.zeros(len(scope), dtype=np.int32)
+        for name in scope.unique():
+            at = (scope == name).to_numpy()
+            fine_centres, coarse_of = centres[name]
+            # By cosine: a row's own length scales all its dot products alike.
+            fine[at] = np.argmax(np.stack(embedding[at].to_numpy()) @ fine_centres.T, axis=1)
+            coarse[at] = coarse_of[fine[at]]
+        return pd.DataFrame({"fine": fine, "coarse": coarse})
+
+    fitted = rows.where(F.col("scope").isin(sorted(fits)))
+    return fitted.withColumn("_clusters", nearest("scope", "embedding")).select(
+        "conversation_id", "user_id", "scope", "categories", "pushback", "pushback_reason", "referral",
+        "_clusters.fine", "_clusters.coarse")
+
+
+def coarse_groups(fine_centres: np.ndarray, t: TopicSettings) -> tuple[np.ndarray, np.ndarray]:
+    """(per fine cluster its coarse cluster, the coarse centroids): k-means with cosine distance over the
+    fine centroids. At most `max_k` rows, already on the driver."""
+    from sklearn.cluster import KMeans as DriverKMeans
+
+    unit = _unit_rows(np.asarray(fine_centres, dtype=np.float64))
     k = min(choose_k(len(unit), t.coarse_k, t.max_k, t.fine_clusters_per_coarse), len(unit))
-    fitted = DriverKMeans(n_clusters=k, n_init=4, max_iter=t.max_iter, random_state=t.seed).fit(unit)
-    return [int(c) for c in fitted.labels_], fitted.cluster_centers_.tolist()
+    fitted = DriverKMeans(n_clusters=k, n_init=t.n_init, max_iter=t.max_iter, random_state=t.seed).fit(unit)
+    return fitted.labels_.astype(np.int32), fitted.cluster_centers_
 
 
 def members(assigned: DataFrame, max_per_user: int) -> DataFrame:
@@ -231,7 +281,7 @@ def cluster_terms(clustered: DataFrame, terms: DataFrame, *, min_users: int, top
         F.transform(F.array_sort(F.collect_list(F.struct("rank", "term"))), lambda r: r["term"]).alias("terms"))
 
 
-def cluster_map(spark: SparkSession, centres: dict[tuple[str, str], list]) -> DataFrame:
+def cluster_map(spark: SparkSession, centres: dict[tuple[str, str], np.ndarray]) -> DataFrame:
     """2-D coordinates of every cluster centroid: PCA per scope over its centroids of both levels (on the
     driver, which holds them: at most 2 x `max_k` per scope)."""
     from sklearn.decomposition import PCA
@@ -276,19 +326,17 @@ def topic_clusters(labels: DataFrame, sentiment: DataFrame, conversations: DataF
                    ) -> tuple[DataFrame, DataFrame] | None:
     """(each conversation's clusters, per-cluster facts with `released`), or None when no scope is big enough."""
     # Not cached: with the 384-float embedding these rows outgrow a local heap at 1M conversations. Each
-    # scope's fit and assignment reads them again from the labels table; only the narrow assignments are kept.
+    # scope's fit sample and the one assignment pass read them again from the labels table; only the narrow
+    # assignments are kept.
     rows = scoped(labels.where(F.col("embedding").isNotNull()))
     sizes = {r["scope"]: r["count"] for r in rows.groupBy("scope").count().collect()}
-    assigned, centres = [], {}
-    for scope, n in sorted(sizes.items()):
-        if n < max(thresholds.min_conversations, 3):  # nothing in it could be released
-            continue
-        scope_assigned, fine_centres, coarse_centres = fit_scope(rows.where(F.col("scope") == scope), n, topics)
-        assigned.append(scope_assigned)
-        centres[(scope, "fine")], centres[(scope, "coarse")] = fine_centres, coarse_centres
-    if not assigned:
+    fits = {scope: fit_scope(rows.where(F.col("scope") == scope), n, topics) for scope, n in sorted(sizes.items())
+            if n >= max(thresholds.min_conversations, 3)}  # a smaller scope has nothing that could be released
+    if not fits:
         return None
-    all_assigned = functools.reduce(DataFrame.unionByName, assigned).persist()
+    all_assigned = assign_clusters(rows, fits).persist()
+    centres = {(scope, level): centres for scope, f in fits.items()
+               for level, centres in (("fine", f.fine_centres), ("coarse", f.coarse_centres))}
     clustered = members(all_assigned, topics.max_conversations_per_user)
     # Only the clustered conversations' text is split into terms (a minority of all conversations).
     in_clusters = conversations.join(all_assigned.select("conversation_id").distinct(), "conversation_id", "left_semi")

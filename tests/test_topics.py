@@ -7,15 +7,15 @@ import sys
 import numpy as np
 import pyspark.sql.functions as F
 import pytest
+from pyspark.sql import DataFrame
 from pyspark.testing import assertDataFrameEqual
 
 from jobs.config import load_config
 from jobs.privacy.release import Thresholds, releasable
 from jobs.stats import ShiftSettings
 from jobs.topics import (
-    TopicSettings, choose_k, cluster_terms, drift_transitions, hierarchy, members, scoped, topic_clusters,
-    user_share_distribution,
-    user_terms,
+    ScopeFit, TopicSettings, assign_clusters, choose_k, cluster_terms, coarse_groups, drift_transitions, fit_scope,
+    hierarchy, members, scoped, topic_clusters, user_share_distribution, user_terms,
 )
 
 LABELS = ("conversation_id string, user_id string, created_at timestamp, use string, categories array<string>, "
@@ -241,33 +241,68 @@ def test_the_topic_stage_cannot_run_the_encoder():
     assert out.stdout.strip() == "[]"
 
 
+SCOPE_ROWS = ("conversation_id string, user_id string, scope string, categories array<string>, pushback boolean, "
+              "pushback_reason string, referral boolean, embedding array<float>")
+
+
+def _unit_rows(seed: int, n: int) -> list[tuple]:
+    rng = np.random.default_rng(seed)
+    return [(f"c{i:03d}", f"u{i % 40}", "affective", ["coaching"], False, None, False,
+             (v / np.linalg.norm(v)).tolist()) for i, v in enumerate(rng.normal(size=(n, 16)))]
+
+
+def _fit_and_assign(rows: DataFrame, n: int, topics: TopicSettings) -> tuple[dict, ScopeFit]:
+    fit = fit_scope(rows, n, topics)
+    assigned = assign_clusters(rows, {"affective": fit}).collect()
+    return {r["conversation_id"]: (r["fine"], r["coarse"]) for r in assigned}, fit
+
+
 def test_clusters_depend_on_the_data_not_on_how_it_is_partitioned(spark):
     """Unstructured points, where k-means' starting centres decide the clusters: the same rows, split into
     other partitions in another order (another cluster's layout), must give the same clusters."""
-    from jobs.topics import fit_scope
-
-    rng = np.random.default_rng(11)
-    rows = [(f"c{i:03d}", f"u{i % 40}", "affective", ["coaching"], False, None, False,
-             (v / np.linalg.norm(v)).tolist()) for i, v in enumerate(rng.normal(size=(240, 16)))]
-    schema = ("conversation_id string, user_id string, scope string, categories array<string>, pushback boolean, "
-              "pushback_reason string, referral boolean, embedding array<float>")
-    topics = _settings(fine_k=8, coarse_k=3, conversations_per_partition=100)["topics"]
-    fits = []
-    for layout in (spark.createDataFrame(rows, schema).coalesce(1),
-                   spark.createDataFrame(rows[::-1], schema).repartition(7)):
-        assigned, fine, coarse = fit_scope(layout, len(rows), topics)
-        fits.append(({r["conversation_id"]: (r["fine"], r["coarse"]) for r in assigned.collect()}, fine, coarse))
+    rows = _unit_rows(11, 240)
+    topics = _settings(fine_k=8, coarse_k=3)["topics"]
+    fits = [_fit_and_assign(layout, len(rows), topics)
+            for layout in (spark.createDataFrame(rows, SCOPE_ROWS).coalesce(1),
+                           spark.createDataFrame(rows[::-1], SCOPE_ROWS).repartition(7))]
     assert len(set(fine for fine, _ in fits[0][0].values())) == 8
+    assert len(set(coarse for _, coarse in fits[0][0].values())) == 3
     assert fits[0][0] == fits[1][0]
-    assert np.allclose(fits[0][1], fits[1][1]) and np.allclose(fits[0][2], fits[1][2])
+    assert np.array_equal(fits[0][1].fine_centres, fits[1][1].fine_centres)
+    assert np.array_equal(fits[0][1].coarse_centres, fits[1][1].coarse_centres)
+
+
+def test_every_conversation_goes_to_its_nearest_centre_by_cosine(spark):
+    """The executors' assignment agrees with a brute-force cosine argmax over the fitted centres, for
+    embeddings of any length (they are scaled to unit length first), and each fine cluster's coarse
+    cluster is the one the coarse grouping gave it."""
+    rows = [(*r[:-1], (np.asarray(r[-1]) * (1 + i % 5)).tolist()) for i, r in enumerate(_unit_rows(3, 200))]
+    assigned, fit = _fit_and_assign(spark.createDataFrame(rows, SCOPE_ROWS), len(rows),
+                                    _settings(fine_k=7, coarse_k=3)["topics"])
+    x = np.array([r[-1] for r in rows])
+    unit_centres = fit.fine_centres / np.linalg.norm(fit.fine_centres, axis=1, keepdims=True)
+    nearest = np.argmax(x @ unit_centres.T, axis=1)
+    assert [assigned[r[0]][0] for r in rows] == nearest.tolist()
+    assert all(coarse == fit.coarse_of[fine] for fine, coarse in assigned.values())
+
+
+def test_alike_rows_give_as_many_clusters_as_distinct_points(spark):
+    """k-means cannot place more centres than there are distinct points: three distinct embeddings,
+    however many rows and however large the configured k, give three fine clusters."""
+    points = np.eye(16)[:3]
+    rows = [(f"c{i:03d}", f"u{i}", "affective", [], False, None, False, points[i % 3].tolist()) for i in range(60)]
+    assigned, fit = _fit_and_assign(spark.createDataFrame(rows, SCOPE_ROWS), len(rows),
+                                    _settings(fine_k=10, coarse_k=2)["topics"])
+    assert len(fit.fine_centres) == 3
+    assert len({assigned[f"c{i:03d}"][0] for i in range(3)}) == 3
+    assert all(assigned[f"c{i:03d}"] == assigned[f"c{i % 3:03d}"] for i in range(60))
 
 
 def test_coarse_groups_take_however_few_fine_centres_k_means_returned():
-    from jobs.topics import coarse_groups
-
     topics = _settings(fine_k=4, coarse_k=2)["topics"]
-    assert coarse_groups([[0.0, 2.0]], topics) == ([0], [[0.0, 1.0]])  # all rows alike: one fine centre
-    parents, centres = coarse_groups([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]], topics)
+    parents, centres = coarse_groups(np.array([[0.0, 2.0]]), topics)  # all rows alike: one fine centre
+    assert parents.tolist() == [0] and centres.tolist() == [[0.0, 1.0]]
+    parents, centres = coarse_groups(np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]]), topics)
     assert parents[0] == parents[1] != parents[2] == parents[3] and len(centres) == 2
 
 
@@ -286,21 +321,15 @@ def test_centres_fitted_on_a_sample_still_place_every_conversation(spark):
 
 
 def test_the_fit_sample_is_the_same_rows_however_they_are_partitioned(spark):
-    from jobs.topics import fit_scope
-
-    rng = np.random.default_rng(5)
-    rows = [(f"c{i:03d}", f"u{i % 40}", "affective", ["coaching"], False, None, False,
-             (v / np.linalg.norm(v)).tolist()) for i, v in enumerate(rng.normal(size=(300, 16)))]
-    schema = ("conversation_id string, user_id string, scope string, categories array<string>, pushback boolean, "
-              "pushback_reason string, referral boolean, embedding array<float>")
-    topics = _settings(fine_k=6, coarse_k=2, fit_conversations=120, conversations_per_partition=50)["topics"]
-    fits = [fit_scope(df, len(rows), topics) for df in (spark.createDataFrame(rows, schema).coalesce(1),
-                                                    spark.createDataFrame(rows[::-1], schema).repartition(5))]
-    assert np.allclose(fits[0][1], fits[1][1])
-    unsampled = fit_scope(spark.createDataFrame(rows, schema), len(rows), _settings(fine_k=6, coarse_k=2)["topics"])
-    assert not np.allclose(unsampled[1], fits[0][1])  # the sample, not all rows, placed the centres
-    assigned = [{r["conversation_id"]: r["fine"] for r in a.collect()} for a, _, _ in fits]
-    assert len(assigned[0]) == 300 and assigned[0] == assigned[1]
+    rows = _unit_rows(5, 300)
+    topics = _settings(fine_k=6, coarse_k=2, fit_conversations=120)["topics"]
+    fits = [_fit_and_assign(df, len(rows), topics) for df in (spark.createDataFrame(rows, SCOPE_ROWS).coalesce(1),
+                                                             spark.createDataFrame(rows[::-1], SCOPE_ROWS).repartition(5))]
+    assert np.array_equal(fits[0][1].fine_centres, fits[1][1].fine_centres)
+    _, unsampled = _fit_and_assign(spark.createDataFrame(rows, SCOPE_ROWS), len(rows),
+                                   _settings(fine_k=6, coarse_k=2)["topics"])
+    assert not np.allclose(unsampled.fine_centres, fits[0][1].fine_centres)  # the sample, not all rows, placed them
+    assert len(fits[0][0]) == 300 and fits[0][0] == fits[1][0]
 
 
 def test_a_cluster_is_named_by_its_own_words_not_by_words_every_cluster_uses(spark):
