@@ -15,7 +15,7 @@ from jobs.privacy.release import Thresholds, releasable
 from jobs.stats import ShiftSettings
 from jobs.topics import (
     ScopeFit, TopicSettings, assign_clusters, choose_k, cluster_terms, coarse_groups, drift_transitions, fit_scope,
-    hierarchy, members, scoped, topic_clusters, user_share_distribution, user_terms,
+    hierarchy, members, scoped, topic_clusters, unit_embeddings, user_share_distribution, user_terms,
 )
 
 LABELS = ("conversation_id string, user_id string, created_at timestamp, use string, categories array<string>, "
@@ -296,6 +296,20 @@ def test_alike_rows_give_as_many_clusters_as_distinct_points(spark):
     assert len(fit.fine_centres) == 3
     assert len({assigned[f"c{i:03d}"][0] for i in range(3)}) == 3
     assert all(assigned[f"c{i:03d}"] == assigned[f"c{i % 3:03d}"] for i in range(60))
+
+
+def test_the_fit_sample_is_read_in_id_order_at_unit_length(spark):
+    """However the rows are partitioned (here three Arrow chunks in reverse order), the driver gets them
+    sorted by conversation id and scaled to unit length; embeddings of mixed lengths are refused."""
+    rows = [(f"c{i}", "u", "affective", [], False, None, False, [float(i + 1), 0.0, float(i + 1)]) for i in range(9)]
+    shuffled = spark.createDataFrame(rows[::-1], SCOPE_ROWS).repartition(3)
+    assert np.allclose(unit_embeddings(shuffled), np.tile([2 ** -0.5, 0.0, 2 ** -0.5], (9, 1)))
+    scaled = spark.createDataFrame([(*r[:-1], [float(i), float(9 - i)]) for i, r in enumerate(rows)], SCOPE_ROWS)
+    got = unit_embeddings(scaled.repartition(3))
+    assert np.allclose(got, [[i / np.hypot(i, 9 - i), (9 - i) / np.hypot(i, 9 - i)] for i in range(9)])
+    mixed = spark.createDataFrame([rows[0], (*rows[1][:-1], [1.0, 2.0])], SCOPE_ROWS)
+    with pytest.raises(ValueError, match=r"embeddings of different lengths \[2, 3\]"):
+        unit_embeddings(mixed)
 
 
 def test_coarse_groups_take_however_few_fine_centres_k_means_returned():
