@@ -102,7 +102,7 @@ def fit_scope(rows: DataFrame, n: int, t: TopicSettings) -> ScopeFit:
     sample of at most `t.fit_conversations` of them; coarse k-means over the fine centroids (coarse_groups).
 
     A driver fit is one Spark job per scope where an executor fit is one per iteration, and the sample
-    bounds both its time and the driver's memory (15,000 x 384 floats, 23 MB, by default) whatever the
+    bounds both its time and the driver's memory (10,000 x 384 floats, 15 MB, by default) whatever the
     data size.
     """
     from sklearn.cluster import KMeans as DriverKMeans
@@ -122,7 +122,7 @@ def fit_scope(rows: DataFrame, n: int, t: TopicSettings) -> ScopeFit:
     fine = DriverKMeans(n_clusters=fine_k, n_init=t.n_init, max_iter=t.max_iter, random_state=t.seed,
                         copy_x=False).fit(unit)
     # Unit centres: the nearest centre is then the same by cosine and by Euclidean distance.
-    fine_centres = _unit_rows(fine.cluster_centers_.astype(np.float32))
+    fine_centres = _to_unit(fine.cluster_centers_.astype(np.float32))
     coarse_of, coarse_centres = coarse_groups(fine_centres, t)
     return ScopeFit(fine_centres, coarse_of, coarse_centres)
 
@@ -149,13 +149,13 @@ def unit_embeddings(sample: DataFrame) -> np.ndarray:
         x[rank[start:start + len(chunk)]] = chunk.flatten().to_numpy().reshape(len(chunk), x.shape[1])
         start += len(chunk)
     del table  # before the fit, which needs only x
-    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), np.finfo(np.float32).tiny)
+    return _to_unit(x)
+
+
+def _to_unit(x: np.ndarray) -> np.ndarray:
+    """x with each row scaled to unit length, in place (a zero row stays zero)."""
+    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), np.finfo(x.dtype).tiny)
     return x
-
-
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.where(norms > 0, norms, 1)
 
 
 def assign_clusters(rows: DataFrame, fits: dict[str, ScopeFit]) -> DataFrame:
@@ -185,7 +185,7 @@ def coarse_groups(fine_centres: np.ndarray, t: TopicSettings) -> tuple[np.ndarra
     fine centroids. At most `max_k` rows, already on the driver."""
     from sklearn.cluster import KMeans as DriverKMeans
 
-    unit = _unit_rows(np.asarray(fine_centres, dtype=np.float64))
+    unit = _to_unit(np.array(fine_centres, dtype=np.float64))
     k = min(choose_k(len(unit), t.coarse_k, t.max_k, t.fine_clusters_per_coarse), len(unit))
     fitted = DriverKMeans(n_clusters=k, n_init=t.n_init, max_iter=t.max_iter, random_state=t.seed).fit(unit)
     return fitted.labels_.astype(np.int32), fitted.cluster_centers_

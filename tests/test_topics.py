@@ -245,7 +245,7 @@ SCOPE_ROWS = ("conversation_id string, user_id string, scope string, categories 
               "pushback_reason string, referral boolean, embedding array<float>")
 
 
-def _unit_rows(seed: int, n: int) -> list[tuple]:
+def _random_scope_rows(seed: int, n: int) -> list[tuple]:
     rng = np.random.default_rng(seed)
     return [(f"c{i:03d}", f"u{i % 40}", "affective", ["coaching"], False, None, False,
              (v / np.linalg.norm(v)).tolist()) for i, v in enumerate(rng.normal(size=(n, 16)))]
@@ -260,7 +260,7 @@ def _fit_and_assign(rows: DataFrame, n: int, topics: TopicSettings) -> tuple[dic
 def test_clusters_depend_on_the_data_not_on_how_it_is_partitioned(spark):
     """Unstructured points, where k-means' starting centres decide the clusters: the same rows, split into
     other partitions in another order (another cluster's layout), must give the same clusters."""
-    rows = _unit_rows(11, 240)
+    rows = _random_scope_rows(11, 240)
     topics = _settings(fine_k=8, coarse_k=3)["topics"]
     fits = [_fit_and_assign(layout, len(rows), topics)
             for layout in (spark.createDataFrame(rows, SCOPE_ROWS).coalesce(1),
@@ -276,7 +276,7 @@ def test_every_conversation_goes_to_its_nearest_centre_by_cosine(spark):
     """The executors' assignment agrees with a brute-force cosine argmax over the fitted centres, for
     embeddings of any length (they are scaled to unit length first), and each fine cluster's coarse
     cluster is the one the coarse grouping gave it."""
-    rows = [(*r[:-1], (np.asarray(r[-1]) * (1 + i % 5)).tolist()) for i, r in enumerate(_unit_rows(3, 200))]
+    rows = [(*r[:-1], (np.asarray(r[-1]) * (1 + i % 5)).tolist()) for i, r in enumerate(_random_scope_rows(3, 200))]
     assigned, fit = _fit_and_assign(spark.createDataFrame(rows, SCOPE_ROWS), len(rows),
                                     _settings(fine_k=7, coarse_k=3)["topics"])
     x = np.array([r[-1] for r in rows])
@@ -335,7 +335,7 @@ def test_centres_fitted_on_a_sample_still_place_every_conversation(spark):
 
 
 def test_the_fit_sample_is_the_same_rows_however_they_are_partitioned(spark):
-    rows = _unit_rows(5, 300)
+    rows = _random_scope_rows(5, 300)
     topics = _settings(fine_k=6, coarse_k=2, fit_conversations=120)["topics"]
     fits = [_fit_and_assign(df, len(rows), topics) for df in (spark.createDataFrame(rows, SCOPE_ROWS).coalesce(1),
                                                              spark.createDataFrame(rows[::-1], SCOPE_ROWS).repartition(5))]
