@@ -18,11 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench import in_fresh_process
 
 
 def _jvm_peaks(spark) -> dict[str, float]:
@@ -78,11 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for size in args.sizes:
         with tempfile.TemporaryDirectory(prefix=f"affective-bench-{size}-") as workdir:
-            child = subprocess.run([sys.executable, "-m", "bench.scaling", "--one-size", str(size), "--encoder",
-                                    args.encoder, "--seed", str(args.seed), "--workdir", workdir],
-                                   stdout=subprocess.PIPE, check=True, text=True)
-        results.append(json.loads(child.stdout.strip().splitlines()[-1]))
-        print(json.dumps(results[-1]), flush=True)
+            results.append(in_fresh_process("bench.scaling", "--one-size", str(size), "--encoder", args.encoder,
+                                            "--seed", str(args.seed), "--workdir", workdir))
         Path(args.out).write_text(json.dumps(results, indent=2))
     return 0
 

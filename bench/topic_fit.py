@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench import in_fresh_process
 
 DIMENSIONS = 384
 
@@ -82,11 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         scope = Path(workdir) / "scope.parquet"
         write_scope(scope, args.rows, args.seed)
         for cap in args.caps:
-            child = subprocess.run([sys.executable, "-m", "bench.topic_fit", "--one-cap", str(cap), "--rows",
-                                    str(args.rows), "--scope", str(scope)],
-                                   stdout=subprocess.PIPE, check=True, text=True)
-            results.append(json.loads(child.stdout.strip().splitlines()[-1]))
-            print(json.dumps(results[-1]), flush=True)
+            results.append(in_fresh_process("bench.topic_fit", "--one-cap", str(cap), "--rows", str(args.rows),
+                                            "--scope", str(scope)))
     Path(args.out).write_text(json.dumps(results, indent=2))
     return 0
 
