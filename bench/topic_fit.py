@@ -1,6 +1,6 @@
 """Topics' k-means fit on the driver: its time and the driver's memory at growing sample sizes.
 
-    .venv/bin/python -m bench.topic_fit --rows 50000 --caps 1000 15000 50000 --out /tmp/topic_fit.json
+    .venv/bin/python -m bench.topic_fit --rows 50000 --caps 1000 10000 15000 50000 --out /tmp/topic_fit.json
 
 One scope of `--rows` random unit 384-d embeddings (a Parquet file in a temporary folder) is fitted by
 `jobs.topics.fit_scope` with `topics.fit_conversations` set to each cap, each cap in a fresh process, so
@@ -68,7 +68,7 @@ def one_cap(path: Path, rows: int, cap: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=50_000)
-    parser.add_argument("--caps", type=int, nargs="+", default=[1_000, 15_000, 50_000])
+    parser.add_argument("--caps", type=int, nargs="+", default=[1_000, 10_000, 15_000, 50_000])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="bench/topic_fit.json")
     parser.add_argument("--one-cap", type=int, help=argparse.SUPPRESS)  # the child process's cap

@@ -6,9 +6,9 @@
 The product's clusters are rebuilt from its own parts, so that the score is the product's and not a look-alike:
 each conversation is the normalised mean (`udfs.heads.pool`) of its user messages' encoder vectors
 (`udfs.encoder.encode`, i.e. `embed` failing loudly, with the `model` config's encoder, max_length and batch
-size), the embedding that classify stores, and `jobs.topics.fit_scope` clusters it with k-means
-(cosine, `topics.max_iter`, `topics.n_init`; `assign_clusters` places every row) at k = the number of true topics (`topics.max_k` is
-raised to k where k is larger). The baseline is scikit-learn's TfidfVectorizer (English stop words) +
+size), the embedding that classify stores, and `jobs.topics.fit_scope` clusters it with k-means (cosine,
+`topics.max_iter`, `topics.n_init`; `assign_clusters` places every row) at k = the number of true topics
+(`topics.max_k` is raised to k where k is larger). The baseline is scikit-learn's TfidfVectorizer (English stop words) +
 KMeans at the same k over the same user text; the floor is the product's k-means over random unit vectors.
 One more row, the product's vectors under scikit-learn's KMeans, tells whether a gap comes from the
 representation or from the clustering. Every method runs under each of `SEEDS`; ARI and NMI are averaged.

@@ -337,8 +337,9 @@ def test_centres_fitted_on_a_sample_still_place_every_conversation(spark):
 def test_the_fit_sample_is_the_same_rows_however_they_are_partitioned(spark):
     rows = _random_scope_rows(5, 300)
     topics = _settings(fine_k=6, coarse_k=2, fit_conversations=120)["topics"]
-    fits = [_fit_and_assign(df, len(rows), topics) for df in (spark.createDataFrame(rows, SCOPE_ROWS).coalesce(1),
-                                                             spark.createDataFrame(rows[::-1], SCOPE_ROWS).repartition(5))]
+    layouts = (spark.createDataFrame(rows, SCOPE_ROWS).coalesce(1),
+               spark.createDataFrame(rows[::-1], SCOPE_ROWS).repartition(5))
+    fits = [_fit_and_assign(df, len(rows), topics) for df in layouts]
     assert np.array_equal(fits[0][1].fine_centres, fits[1][1].fine_centres)
     _, unsampled = _fit_and_assign(spark.createDataFrame(rows, SCOPE_ROWS), len(rows),
                                    _settings(fine_k=6, coarse_k=2)["topics"])
