@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from udfs.features import reply_features
-from udfs.heads import MODEL_DIR, head_input
+from udfs.heads import MODEL_DIR, head_input, with_tail
 
 
 def test_the_shipped_model_is_the_one_its_metrics_describe(heads):
@@ -153,7 +153,9 @@ def _reply_branch_reads_only_what_pushback_and_referral_read(model, spark) -> No
     np.testing.assert_allclose(batch.reply_vectors[reply], tuned[0], atol=1e-5)
     assert float(general[1] @ tuned[0]) < 0.9999  # the branch moved the reply
     out = classify_batch(pd.DataFrame({"messages": [conversation]}), model, settings)
-    x = head_input("referral", tuned, None, reply_features([conversation[1]["content"]]))
+    # a short reply's last window is its first
+    x = head_input("referral", with_tail("referral", tuned, tuned, model.tail_heads), None,
+                   reply_features([conversation[1]["content"]]))
     assert out["referral_score"][0] == pytest.approx(float(model["referral"].proba(x)[0, 1]), abs=1e-5)
     np.testing.assert_allclose(out["embedding"][0], general[0], atol=1e-5)  # use and topics: the encoder's
     rows = spark.createDataFrame(
@@ -275,7 +277,8 @@ def test_a_branch_of_the_encoders_own_top_layers_gives_the_encoders_vectors():
     texts = ["Hi.", "I can't sleep and everything feels heavy tonight, again. " * 6, "Thanks, that helped a lot!"]
     other = save({f"{i}.{k}": v.clone() + (0.05 if k.endswith("bias") else 0) for i in (4, 5)
                   for k, v in model.encoder.layer[i].state_dict().items()})
-    vectors, branched, errors = encoder.embed_branched(texts, [0, 1, -1], [own, other], batch_size=2)
+    out = encoder.embed_branched(texts, [0, 1, -1], [own, other], batch_size=2)
+    vectors, branched, errors = out.vectors, out.branch_vectors, out.errors
     np.testing.assert_allclose(branched[0], vectors[0], atol=1e-5)
     np.testing.assert_allclose(branched[1], encoder.encode([texts[1]], other)[0], atol=1e-5)  # each row its branch
     assert float(branched[1] @ vectors[1]) < 0.999
@@ -287,3 +290,30 @@ def test_a_branch_of_the_encoders_own_top_layers_gives_the_encoders_vectors():
         encoder.embed_branched(texts, [0] * 3, [save({"5.output.dense.bias": torch.zeros(10)})])
     with pytest.raises(ValueError, match="a text names branch 1, there are 1"):
         encoder.embed_branched(texts, [0, 1, -1], [own])
+    with pytest.raises(ValueError, match="3 texts, 3 branch choices, 2 tail choices"):
+        encoder.embed_branched(texts, [0, 1, -1], [own], tail_of=[True, False])
+
+
+def test_the_last_window_of_a_long_text_is_read_as_a_text_of_its_own():
+    """A text longer than max_length tokens gets a second row in the same pass, its last max_length word
+    pieces between [CLS] and [SEP], from its branch where it has one; a text that fits has its first
+    window as its last; a text not asked for has none; the first window is read as before."""
+    import torch
+    from safetensors.torch import save
+
+    from udfs import encoder
+
+    _, model = encoder.load_encoder("cpu", 1)
+    other = save({f"{i}.{k}": v.clone() + (0.05 if k.endswith("bias") else 0) for i in (4, 5)
+                  for k, v in model.encoder.layer[i].state_dict().items()})
+    start, end = "alpha " * 200, "bravo " * 126  # 126 word pieces: the whole of the last window
+    texts = [start + end, "Thanks, that helped.", start + end, "Not asked for."]
+    out = encoder.embed_branched(texts, [-1, -1, 0, -1], [other], tail_of=[True, True, True, False], batch_size=2)
+    np.testing.assert_allclose(out.tail_vectors[0], encoder.embed([end])[0][0], atol=1e-5)
+    np.testing.assert_allclose(out.vectors[0], encoder.embed(["alpha " * 126])[0][0], atol=1e-5)
+    assert float(out.tail_vectors[0] @ out.vectors[0]) < 0.9
+    np.testing.assert_array_equal(out.tail_vectors[1], out.vectors[1])
+    np.testing.assert_allclose(out.tail_vectors[2], encoder.encode([end], other)[0], atol=1e-5)
+    np.testing.assert_allclose(encoder.encode(texts[:2], tail=True), out.tail_vectors[:2], atol=1e-5)
+    assert np.isnan(out.tail_vectors[3]).all() and out.errors == [None] * 4
+    assert not torch.is_inference_mode_enabled()

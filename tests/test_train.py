@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 
 from udfs.features import LEXICON_NAMES, N_FEATURES
-from udfs.heads import head_input
+from udfs.heads import head_input, with_tail
 from udfs.training import labelled_training_set, training_version
 
 
@@ -18,9 +18,9 @@ def _row(rng, *, pushback, referral, n_assistant=3, reason=None):
         "categories": ["counseling"] if pushback else [],
         "user": [{"message_index": 0, "embedding": _vectors(rng, 1)[0].tolist(), "features": [0.5, 0.3, 0.0, 0.7]},
                  {"message_index": 2, "embedding": _vectors(rng, 1)[0].tolist(), "features": [-0.5, 0.0, 0.4, 0.6]}],
-        "assistant": [{"message_index": 2 * i + 1, "embedding": v.tolist(), "context": c.tolist(),
+        "assistant": [{"message_index": 2 * i + 1, "embedding": v.tolist(), "tail": t.tolist(), "context": c.tolist(),
                        "features": rng.integers(0, 2, N_FEATURES).astype(float).tolist()}
-                      for i, (v, c) in enumerate(zip(_vectors(rng, n_assistant), _vectors(rng, n_assistant)))],
+                      for i, (v, t, c) in enumerate(zip(*(_vectors(rng, n_assistant) for _ in range(3))))],
         "pushback": pushback, "pushback_reason": reason, "referral": referral,
         "message_sentiment": [{"index": 0, "score": -2}, {"index": 2, "score": 1}, {"index": 9, "score": 0}],
     }
@@ -49,6 +49,19 @@ def test_positive_instance_is_the_message_the_base_heads_score_highest(heads):
     assert data.user_sentiment == [-2, 1, -2, 1]
     np.testing.assert_allclose(data.user_features[:2], [[0.5, 0.3, 0.0, 0.7], [-0.5, 0.0, 0.4, 0.6]])
     assert data.balance()["pushback.True"] == 1 and data.balance()["category.counseling"] == 1
+
+
+def test_the_referring_message_is_the_one_the_base_scores_highest_by_both_its_windows(heads):
+    rng = np.random.default_rng(3)
+    referred = _row(rng, pushback=False, referral=True, n_assistant=4)
+    vectors, tails, features = (np.array([m[k] for m in referred["assistant"]], dtype=np.float32)
+                                for k in ("embedding", "tail", "features"))
+    x = head_input("referral", with_tail("referral", vectors, tails, heads.tail_heads), None, features)
+    top = int(heads["referral"].proba(x)[:, 1].argmax())
+    data = labelled_training_set([referred], heads)
+    assert data.asst_referral == [True] and data.asst_pushback == [False]
+    np.testing.assert_allclose(data.asst_x[0], vectors[top])
+    np.testing.assert_allclose(data.asst_tail[0], tails[top])
 
 
 def test_training_version_follows_the_data(heads):
@@ -91,10 +104,11 @@ def test_a_context_head_learns_what_only_the_context_explains():
         asst_reason=["safety" if p and i % 2 else "policy" if p else None for i, p in enumerate(pushed)],
         asst_referral=[i % 3 == 0 for i in range(n)],
         user_x=_vectors(rng, 50), user_features=np.zeros((50, len(LEXICON_NAMES)), np.float32),
-        user_sentiment=[-2, -1, 0, 1, 2] * 10)
+        user_sentiment=[-2, -1, 0, 1, 2] * 10, asst_tail=_vectors(np.random.default_rng(9), n))
     heads = fit_heads(data, version="t", seed=0, c=1.0)
     assert heads["pushback"].coef.shape == (1, 768 + N_FEATURES) and heads["use"].coef.shape[1] == 768
-    assert heads["referral"].coef.shape == (1, 384 + N_FEATURES)
+    # referral reads a reply's first and last windows
+    assert heads["referral"].coef.shape == (1, 768 + N_FEATURES) and heads.tail_heads == ("referral",)
     # sentiment: polarity over -1, 0, 1 and the strength of the polarised messages (+-2 against +-1)
     assert heads["sentiment"].classes == (-1, 0, 1) and heads["sentiment_strength"].classes == (False, True)
     assert heads["sentiment"].coef.shape == (3, 384 + len(LEXICON_NAMES))
@@ -114,7 +128,12 @@ def test_heads_of_an_older_format_are_refused_with_a_clear_error(heads, tmp_path
     heads.save(tmp_path)
     assert Heads.load(tmp_path).heads["pushback"].coef.shape == (1, 768 + N_FEATURES)
     meta = json.loads((tmp_path / "heads.json").read_text())
+    # heads of format 7 had no tail heads, and read as they did
+    older = {k: v for k, v in meta.items() if k != "tail_heads"}
+    (tmp_path / "heads.json").write_text(json.dumps({**older, "format": 7}))
+    assert Heads.load(tmp_path).tail_heads == ()
     del meta["format"]  # as written by the version that read each message alone
     (tmp_path / "heads.json").write_text(json.dumps(meta))
-    with pytest.raises(ValueError, match="heads of format 1, this version reads formats \\(5, 6, 7\\).*affective train"):
+    with pytest.raises(ValueError,
+                       match="heads of format 1, this version reads formats \\(5, 6, 7, 8\\).*affective train"):
         Heads.load(tmp_path)

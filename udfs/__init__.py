@@ -45,12 +45,13 @@ def seed_set(model_cfg: dict[str, Any], base: Heads):
 
     device = encoder.resolve_device(model_cfg["device"])
 
-    def encode_with(branch: bytes | None = None):
+    def encode_with(branch: bytes | None = None, tail: bool = False):
         return lambda texts: encoder.encode(
-            texts, branch, encoder=model_cfg["encoder"], device=device, batch_size=model_cfg["batch_size"],
+            texts, branch, tail, encoder=model_cfg["encoder"], device=device, batch_size=model_cfg["batch_size"],
             max_length=model_cfg["max_length"], encoder_dir=model_cfg["encoder_dir"] or None)
 
-    return seed_training_set(encode_with(), encode_with(base.reply_branch), encode_with(base.sentiment_branch))
+    return seed_training_set(encode_with(), encode_with(base.reply_branch), encode_with(base.sentiment_branch),
+                             encode_with(base.reply_branch, tail=True))
 
 
 def train_on_labels(rows: list[dict], model_cfg: dict[str, Any], *, base: Heads, include_seed: bool) -> Heads:
@@ -73,7 +74,7 @@ def train_on_labels(rows: list[dict], model_cfg: dict[str, Any], *, base: Heads,
     version = training_version(data, base.version)
     heads = fit_heads(data, version=version, seed=model_cfg["seed"], c=model_cfg["heads_regularization"])
     return Heads(version, heads.heads, {**heads.metrics, **{f"balance.{k}": v for k, v in data.balance().items()}},
-                 reply_branch=base.reply_branch, sentiment_branch=base.sentiment_branch)
+                 reply_branch=base.reply_branch, sentiment_branch=base.sentiment_branch, tail_heads=heads.tail_heads)
 
 
 BACKEND_TASKS = ("use", "pushback", "pushback_reason", "referral", "sentiment")

@@ -4,9 +4,9 @@ Reads the seed set and the public human-labelled training sources (udfs/sources.
 trains the sentiment branch on the training lines' polarity and, with `--reply-branch-epochs N`, the
 reply branch on the training replies' pushback and referral (udfs/finetune.py; the epoch kept by
 validation macro-F1 and log-loss; both cached on disk by a hash of their data and settings), embeds every
-text once with the product's encoder, the labelled user lines also with the sentiment branch and the
-labelled replies with the reply branch if there is one (cached on disk, so a rebuild only embeds what is
-new), and for each head:
+text once with the product's encoder, the labelled user lines also with the sentiment branch, the
+labelled replies with the reply branch if there is one and by their last window for the heads that read
+it (heads.TAIL_HEADS; all cached on disk, so a rebuild only embeds what is new), and for each head:
 
 1. picks the regularisation on the validation split,
 2. fits on the training split (context heads on each example with and without its context),
@@ -38,8 +38,8 @@ import numpy as np
 from udfs import encoder
 from udfs.features import LEXICON_NAMES, message_features, refusal_baseline, reply_features
 from udfs.finetune import BRANCH_LAYERS, POLARITY, REPLY, Objective, reply_labels, train_branch
-from udfs.heads import (CATEGORIES, CONTEXT_HEADS, HEADS_FORMAT, Head, Heads, file_version, fit_logistic,
-                        head_input, pool)
+from udfs.heads import (CATEGORIES, CONTEXT_HEADS, HEADS_FORMAT, TAIL_HEADS, Head, Heads, file_version,
+                        fit_logistic, head_input, pool, with_tail)
 from udfs.sources import LICENCES, PUBLIC_SOURCES, training_examples
 
 logger = logging.getLogger(__name__)
@@ -56,12 +56,15 @@ DEFAULT_SENTIMENT_BRANCH_EPOCHS = 2  # EVALUATION.md, "Sentiment: a fine-tuned b
 DEFAULT_REPLY_BRANCH_EPOCHS = 0
 
 
-def embed_all(texts: set[str], cache: Path, batch_size: int, max_length: int, branch: bytes | None = None
-              ) -> dict[str, np.ndarray]:
+def embed_all(texts: set[str], cache: Path, batch_size: int, max_length: int, branch: bytes | None = None,
+              tail: bool = False) -> dict[str, np.ndarray]:
     """Every text's vector, from the cache where present; new vectors are added to the cache. With a
-    branch (its vectors instead of the encoder's), the cache file's name carries its version."""
+    branch (its vectors instead of the encoder's), the cache file's name carries its version; with tail
+    (the vectors of each text's last window, encoder.Embedded.tail_vectors), it says so and the length."""
     if branch is not None:
         cache = cache.with_name(f"{cache.stem}-branch-{file_version(branch)}{cache.suffix}")
+    if tail:
+        cache = cache.with_name(f"{cache.stem}-tail{max_length}{cache.suffix}")
     cache.parent.mkdir(parents=True, exist_ok=True)
     stored: dict[str, np.ndarray] = {}
     if cache.is_file():
@@ -73,7 +76,7 @@ def embed_all(texts: set[str], cache: Path, batch_size: int, max_length: int, br
     for start in range(0, len(missing), 4096):
         chunk = missing[start:start + 4096]
         vectors = encoder.encode(chunk, device=encoder.resolve_device("auto"), batch_size=batch_size,
-                                 max_length=max_length, branch=branch)
+                                 max_length=max_length, branch=branch, tail=tail)
         stored.update({key[t]: v for t, v in zip(chunk, vectors)})
         np.savez(cache, keys=np.array(list(stored)), vectors=np.stack(list(stored.values())))
         logger.info("embedded %d / %d", start + len(chunk), len(missing))
@@ -82,9 +85,11 @@ def embed_all(texts: set[str], cache: Path, batch_size: int, max_length: int, br
 
 # --- Design matrices per kind of example ---------------------------------------------------------------
 
-def reply_table(examples: list[dict], vec: dict[str, np.ndarray], reply_vec: dict[str, np.ndarray]) -> dict[str, Any]:
+def reply_table(examples: list[dict], vec: dict[str, np.ndarray], reply_vec: dict[str, np.ndarray],
+                tail_vec: dict[str, np.ndarray]) -> dict[str, Any]:
     rows = [e for e in examples if e["kind"] == "reply"]
     return {"rows": rows, "x": np.stack([reply_vec[e["text"]] for e in rows]),
+            "tail": np.stack([tail_vec[e["text"]] for e in rows]),
             "context": np.stack([vec[e["context"]] for e in rows]),
             "features": reply_features([e["text"] for e in rows])}
 
@@ -127,7 +132,8 @@ def task_data(name: str, tables: dict[str, dict]) -> tuple[dict, list]:
 
 def inputs(name: str, t: dict, idx: np.ndarray, with_context: bool = True) -> np.ndarray:
     context = t.get("context")
-    return head_input(name, t["x"][idx], context[idx] if (context is not None and with_context) else None,
+    vectors = with_tail(name, t["x"][idx], t["tail"][idx]) if "tail" in t else t["x"][idx]
+    return head_input(name, vectors, context[idx] if (context is not None and with_context) else None,
                       t["features"][idx] if "features" in t else None)
 
 
@@ -176,8 +182,9 @@ def _val_score(name: str, head: Head, x_val: np.ndarray, y_val: np.ndarray, conv
 
 
 def fit_low_rank(x: np.ndarray, y: np.ndarray, *, rank: int | None, c: float, seed: int) -> Head:
-    """A logistic head on the top `rank` principal directions of each 384-d block of its input (reply,
-    context) and the rest as is, folded back into one linear head over the full input; None: full rank."""
+    """A logistic head on the top `rank` principal directions of the first 384-d block of its input (the
+    reply) and `rank` // 2 (at least 4) of each further one (its last window, its context), the rest as
+    is, folded back into one linear head over the full input; None: full rank."""
     if rank is None:
         return fit_logistic(x, y.tolist(), c=c, seed=seed)
     dim = encoder.EMBEDDING_DIM
@@ -372,10 +379,12 @@ def build(out: Path, *, cache: Path, seed: int, conversation_fpr: float, batch_s
     # Without a reply branch the replies are read like every other text: one cache, loaded once.
     vec = embed_all((texts | replies if replier is None else texts) - {""}, cache, batch_size, max_length)
     reply_vec = vec if replier is None else embed_all(replies, cache, batch_size, max_length, branch=replier)
+    tail_vec = embed_all(replies, cache, batch_size, max_length, branch=replier, tail=True)
     vec[""] = np.zeros(encoder.EMBEDDING_DIM, np.float32)
     messages = {e["text"] for e in examples if e["kind"] == "message"}  # what the sentiment heads read
     message_vec = vec if branch is None else embed_all(messages, cache, batch_size, max_length, branch=branch)
-    tables = {"reply": reply_table(examples, vec, reply_vec), "conversation": conversation_table(examples, vec),
+    tables = {"reply": reply_table(examples, vec, reply_vec, tail_vec),
+              "conversation": conversation_table(examples, vec),
               "message": message_table(examples, message_vec)}
     heads, fits = {}, {}
     for name in ("use", *(f"category.{c}" for c in CATEGORIES), "pushback", "pushback_reason", "referral",
@@ -390,7 +399,7 @@ def build(out: Path, *, cache: Path, seed: int, conversation_fpr: float, batch_s
         thresholds[name] = (conversation_thresholds(p, truth.astype(bool), conversation_fpr) if name in CONVERSATION_HEADS
                             else best_f1_threshold(p, truth.astype(bool)))
     thresholds["sentiment_strength"] = 0.5
-    model = Heads("pending", heads, {}, thresholds, replier, branch)
+    model = Heads("pending", heads, {}, thresholds, replier, branch, TAIL_HEADS)
     metrics = {"val": split_scores(model, tables, "val"), "test": split_scores(model, tables, "test"),
                "fits": fits, "thresholds": thresholds, "conversation_fpr_target": conversation_fpr,
                "counts": {"|".join(k): n for k, n in
@@ -401,7 +410,7 @@ def build(out: Path, *, cache: Path, seed: int, conversation_fpr: float, batch_s
     version = _version(model)
     model = Heads(version, heads, {**{f"val.{k}": v["f1"] if "f1" in v else v["macro_f1"]
                                       for k, v in metrics["val"].items() if "baseline" not in k},
-                                   **summary_of_test_split(metrics["test"])}, thresholds, replier, branch)
+                                   **summary_of_test_split(metrics["test"])}, thresholds, replier, branch, TAIL_HEADS)
     out.mkdir(parents=True, exist_ok=True)
     model.save(out)
     (out / "metrics.json").write_text(json.dumps({"version": version, **metrics}, indent=1, sort_keys=True))
@@ -472,7 +481,7 @@ def first_per_group(examples: list[dict], limit: int) -> list[dict]:
 def _version(model: Heads) -> str:
     """A hash of every array, calibration and threshold: the same build gives the same version."""
     digest = hashlib.sha256(f"{encoder.ENCODER_NAME}|{model.reply_branch_version}|{model.sentiment_branch_version}|"
-                            f"format{HEADS_FORMAT}|"
+                            f"format{HEADS_FORMAT}|tails{model.tail_heads}|"
                             f"{sorted(model.thresholds.items())}".encode())
     for name in sorted(model.heads):
         h = model.heads[name]

@@ -3,7 +3,8 @@
 For a batch of conversations it embeds the selected user messages, every assistant message and the user
 message each one replies to in one length-sorted pass, then applies the heads: use and categories on the
 pooled user side with the pooled replies to it, pushback and its reason on each assistant message with
-the user message before it, referral on each assistant message, sentiment on each selected user message.
+the user message before it, referral on each assistant message (its first and, where the model's
+referral head reads it, its last window), sentiment on each selected user message.
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from pyspark.sql import types as T
 
 from udfs import encoder
 from udfs.features import message_features, reply_features
-from udfs.heads import CATEGORIES, SENTIMENT_CLASSES, Heads, head_input, no_context, pool, sentiment_class, with_context
+from udfs.heads import (CATEGORIES, SENTIMENT_CLASSES, Heads, head_input, no_context, pool, sentiment_class,
+                        with_context, with_tail)
 
 SENTIMENT_TYPE = T.StructType([
     T.StructField("message_index", T.IntegerType()),
@@ -109,6 +111,9 @@ class EncodedBatch:
     # The sentiment branch's vectors of the user turns asked for (other rows: not of this branch);
     # `vectors` itself where the model has no sentiment branch.
     sentiment_vectors: np.ndarray
+    # The last window of each assistant message, as reply_vectors reads its first (encoder.Embedded),
+    # where tails were asked for; NaN elsewhere.
+    tail_vectors: np.ndarray
     errors: list               # per message: None or the encoder's error (never the text)
     texts: list[str]
     message_index: np.ndarray  # the message's index in its conversation
@@ -146,7 +151,8 @@ class EncodedBatch:
 
 def encode_messages(conversations: Iterable[list[dict]], user_turns: Callable[[int], Iterable[int]],
                     s: ClassifierSettings, device: str, model: Heads | None = None,
-                    sentiment_turns: Callable[[int], Iterable[int]] = lambda n_user: ()) -> EncodedBatch:
+                    sentiment_turns: Callable[[int], Iterable[int]] = lambda n_user: (),
+                    tails: bool = False) -> EncodedBatch:
     """Embed, in one length-sorted pass of the encoder, the chosen user turns, every assistant message of
     each row and the user message each assistant message replies to, and in the same pass the sentiment
     turns with the model's sentiment branch and the assistant messages with its reply branch (what
@@ -162,6 +168,7 @@ def encode_messages(conversations: Iterable[list[dict]], user_turns: Callable[[i
             None: the encoder alone.
         sentiment_turns: number of user messages -> the user turns the sentiment heads read (a subset
             of user_turns).
+        tails: read the last window of the assistant messages too (`EncodedBatch.tail_vectors`).
     """
     sentiment_branch = model.sentiment_branch if model is not None else None
     reply_branch = model.reply_branch if model is not None else None
@@ -171,6 +178,7 @@ def encode_messages(conversations: Iterable[list[dict]], user_turns: Callable[[i
     texts: list[str] = []
     message_index: list[int] = []
     branch_of: list[int] = []
+    tail_of: list[bool] = []
     n_user, user_at, assistant_at, reply_turn = [], [], [], []
     for messages in conversations:
         users, assistants, turns_replied = [], [], []
@@ -187,21 +195,25 @@ def encode_messages(conversations: Iterable[list[dict]], user_turns: Callable[[i
             texts.append(users[turn]["content"])
             message_index.append(int(users[turn]["index"]))
             branch_of.append(for_sentiment if turn in scored else -1)
+            tail_of.append(False)
         positions = []
         for m in assistants:
             positions.append(len(texts))
             texts.append(m["content"])
             message_index.append(int(m["index"]))
             branch_of.append(for_replies)
+            tail_of.append(tails)
         n_user.append(len(users))
         user_at.append(at)
         assistant_at.append(positions)
         reply_turn.append(turns_replied)
-    vectors, branch_vectors, errors = encoder.embed_branched(
-        texts, branch_of, branches, encoder=s.encoder, device=device, batch_size=s.batch_size,
+    out = encoder.embed_branched(
+        texts, branch_of, branches, tail_of=tail_of, encoder=s.encoder, device=device, batch_size=s.batch_size,
         max_length=s.max_length, threads=1 if device == "cpu" else None, encoder_dir=s.encoder_dir)
-    return EncodedBatch(vectors, vectors if reply_branch is None else branch_vectors,
-                        vectors if sentiment_branch is None else branch_vectors, errors, texts,
+    vectors = out.vectors
+    return EncodedBatch(vectors, vectors if reply_branch is None else out.branch_vectors,
+                        vectors if sentiment_branch is None else out.branch_vectors, out.tail_vectors, out.errors,
+                        texts,
                         np.array(message_index, dtype=int), n_user, user_at, assistant_at, reply_turn)
 
 
@@ -344,7 +356,8 @@ def classify_batch(pdf: pd.DataFrame, heads: Heads, s: ClassifierSettings, devic
     """
     scorers = scorers or {}
     batch = encode_messages(pdf["messages"], lambda n_user: turns_to_embed(n_user, s), s, device, heads,
-                            lambda n_user: _selected_user_turns(n_user, s)[1])
+                            lambda n_user: _selected_user_turns(n_user, s)[1],
+                            tails=any(name not in scorers for name in heads.tail_heads))
     plans = [_selected_user_turns(n, s) for n in batch.n_user]
     asst, before = batch.assistant_positions(), batch.before_positions()
     scored_at = np.array([batch.user_at[row][t] for row, plan in enumerate(plans) for t in plan[1]], dtype=int)
@@ -355,8 +368,8 @@ def classify_batch(pdf: pd.DataFrame, heads: Heads, s: ClassifierSettings, devic
                             asst_features)
     reason = _task_scores("pushback_reason", heads, scorers, batch.reply_vectors[asst], asst_texts, asst_context,
                           asst_features)
-    referral = _task_scores("referral", heads, scorers, batch.reply_vectors[asst], asst_texts,
-                            features=asst_features)
+    referral_vectors = with_tail("referral", batch.reply_vectors[asst], batch.tail_vectors[asst], heads.tail_heads)
+    referral = _task_scores("referral", heads, scorers, referral_vectors, asst_texts, features=asst_features)
     sentiment = _sentiment_classes(heads, scorers, batch.sentiment_vectors[scored_at],
                                    [batch.texts[p] for p in scored_at])
     pooled, replies = _stacked([_pooled(batch, row, plan[0]) for row, plan in enumerate(plans)])

@@ -5,13 +5,15 @@ Loaded once per process (a Spark Python worker is reused across tasks), run in l
 padding stays small, fp16 on CUDA, one torch thread on a CPU worker. The batching engine
 (`run_batched`) is shared with the Hugging Face backends: a batch that runs out of memory is retried at
 half the size, and a text that fails even alone is reported, not fatal. `embed_branched` also runs the
-model's branches (fine-tuned copies of the top layers, udfs/finetune.py) on chosen texts in the same pass.
+model's branches (fine-tuned copies of the top layers, udfs/finetune.py) on chosen texts in the same pass,
+and reads the last `max_length` tokens of chosen long texts as a second window (`Embedded.tail_vectors`).
 """
 from __future__ import annotations
 
 import functools
 import logging
 import zlib
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -24,6 +26,18 @@ EMBEDDING_DIM = 384
 LOADS_IN_THIS_PROCESS = {"count": 0}
 MAX_ERROR_CHARS = 300
 BRANCH = "branch"  # a tokenized row's field: the index of the branch to run on it too, -1 for none
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """What embed_branched returns, per text in input order (float32 arrays of EMBEDDING_DIM columns)."""
+
+    vectors: np.ndarray         # the encoder's vector of its first max_length tokens; NaN where it failed
+    branch_vectors: np.ndarray  # its branch's vector of the same tokens; NaN where it has no branch
+    # For the texts asked for, the vector of their last max_length tokens, from their branch where they
+    # have one (else the encoder's); the first window's where the whole text fits; NaN for the others.
+    tail_vectors: np.ndarray
+    errors: list                # None or the error (never the text)
 
 
 def encoder_path() -> str:
@@ -141,41 +155,50 @@ def embed(texts: Sequence[str], *, encoder: str = ENCODER_NAME, device: str = "c
         (vectors, errors): float32 (len(texts), 384), NaN rows for texts that failed even alone, and per
         text None or the error message.
     """
-    vectors, _, errors = embed_branched(texts, [-1] * len(texts), (), encoder=encoder, device=device,
-                                        batch_size=batch_size, max_length=max_length, threads=threads,
-                                        encoder_dir=encoder_dir)
-    return vectors, errors
+    out = embed_branched(texts, [-1] * len(texts), (), encoder=encoder, device=device, batch_size=batch_size,
+                         max_length=max_length, threads=threads, encoder_dir=encoder_dir)
+    return out.vectors, out.errors
 
 
 def embed_branched(texts: Sequence[str], branch_of: Sequence[int], branches: Sequence[bytes], *,
-                   encoder: str = ENCODER_NAME, device: str = "cpu", batch_size: int = 64, max_length: int = 128,
-                   threads: int | None = None, encoder_dir: str | None = None
-                   ) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
-    """embed(), and in the same pass a branch's vectors of the texts that `branch_of` names one for: the
-    encoder's lower layers run once, then its own top layers and the branch's (udfs/finetune.py).
+                   tail_of: Sequence[bool] = (), encoder: str = ENCODER_NAME, device: str = "cpu",
+                   batch_size: int = 64, max_length: int = 128, threads: int | None = None,
+                   encoder_dir: str | None = None) -> Embedded:
+    """embed(), and in the same pass a branch's vectors of the texts that `branch_of` names one for (the
+    encoder's lower layers run once, then its own top layers and the branch's, udfs/finetune.py) and the
+    last window of the texts that `tail_of` marks (one more row for each that is longer than a window).
 
     Args:
         branch_of: per text, the index in `branches` of the branch to run on it too, -1 for none.
         branches: the branches' weights (safetensors bytes).
-
-    Returns:
-        (vectors, branch_vectors, errors): the encoder's vectors as embed() returns them; each text's
-        branch's, NaN where it has none; per text None or the error.
+        tail_of: per text, whether to read its last max_length tokens too (empty: none).
     """
     import torch
 
     n = len(texts)
-    if not n:
-        return np.zeros((0, EMBEDDING_DIM), np.float32), np.zeros((0, EMBEDDING_DIM), np.float32), []
+    tail_of = list(tail_of) or [False] * n
+    if len(branch_of) != n or len(tail_of) != n:
+        raise ValueError(f"{n} texts, {len(branch_of)} branch choices, {len(tail_of)} tail choices")
     if any(b >= len(branches) for b in branch_of):
-        raise ValueError(f"a text names branch {max(branch_of)}, there are {len(branches)}")
+        raise ValueError(f"a text names branch {max(branch_of, default=-1)}, there are {len(branches)}")
+    if not n:
+        empty = np.zeros((0, EMBEDDING_DIM), np.float32)
+        return Embedded(empty, empty, empty, [])
     if encoder == STAND_IN:
         vectors = stand_in_embed(texts)
-        return vectors, np.where(np.asarray(branch_of)[:, None] >= 0, vectors, np.nan).astype(np.float32), [None] * n
+        return Embedded(vectors, np.where(np.asarray(branch_of)[:, None] >= 0, vectors, np.nan).astype(np.float32),
+                        np.where(np.asarray(tail_of)[:, None], vectors, np.nan).astype(np.float32), [None] * n)
     tokenizer, model = load_encoder(device, threads, encoder_dir)
     loaded = [load_branch(b, model, device) for b in branches]
-    encoded = tokenizer(list(texts), truncation=True, max_length=max_length)
-    rows = [{**{key: values[i] for key, values in encoded.items()}, BRANCH: int(branch_of[i])} for i in range(n)]
+    rows = _rows(tokenizer, texts, max_length, "right")
+    for i, row in enumerate(rows):
+        row[BRANCH] = int(branch_of[i])
+    tails = [i for i in range(n) if tail_of[i]]
+    tail_rows = _rows(tokenizer, [texts[i] for i in tails], max_length, "left")
+    # Only the texts longer than a window get a row of their own; the others' tail is their first window.
+    extra = [(i, r) for i, r in zip(tails, tail_rows) if r["input_ids"] != rows[i]["input_ids"]]
+    for i, r in extra:
+        r[BRANCH] = int(branch_of[i])
 
     def forward(batch_rows: list[dict]) -> np.ndarray:
         which = torch.tensor([r[BRANCH] for r in batch_rows], device=device)
@@ -191,8 +214,28 @@ def embed_branched(texts: Sequence[str], branch_of: Sequence[int], branches: Seq
                                                     batch["attention_mask"][marked])
         return torch.cat([vectors, branch_vectors], dim=1).cpu().numpy()
 
-    both, errors = run_batched(rows, forward, 2 * EMBEDDING_DIM, device=device, batch_size=batch_size)
-    return both[:, :EMBEDDING_DIM], both[:, EMBEDDING_DIM:], errors
+    both, errors = run_batched(rows + [r for _, r in extra], forward, 2 * EMBEDDING_DIM, device=device,
+                               batch_size=batch_size)
+    vectors, branch_vectors = both[:n, :EMBEDDING_DIM], both[:n, EMBEDDING_DIM:]
+    read = np.where(np.asarray(branch_of)[:, None] >= 0, branch_vectors, vectors)  # what a text's heads read
+    tail_vectors = np.full_like(vectors, np.nan)
+    tail_vectors[tails] = read[tails]
+    for row, (i, _) in enumerate(extra, start=n):
+        tail_vectors[i] = both[row, EMBEDDING_DIM:] if branch_of[i] >= 0 else both[row, :EMBEDDING_DIM]
+        errors[i] = errors[i] or errors[row]
+    return Embedded(vectors, branch_vectors, tail_vectors, errors[:n])
+
+
+def _rows(tokenizer, texts: Sequence[str], max_length: int, side: str) -> list[dict]:
+    """Tokenized texts, cut to max_length tokens from the right (keeping the first) or the left."""
+    if not texts:
+        return []
+    tokenizer.truncation_side = side
+    try:
+        encoded = tokenizer(list(texts), truncation=True, max_length=max_length)
+    finally:
+        tokenizer.truncation_side = "right"
+    return [{key: values[i] for key, values in encoded.items()} for i in range(len(texts))]
 
 
 def mean_pooled(hidden, attention_mask):
@@ -251,13 +294,15 @@ def stand_in_embed(texts: Sequence[str]) -> np.ndarray:
     return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
-def encode(texts: Sequence[str], branch: bytes | None = None, **settings) -> np.ndarray:
+def encode(texts: Sequence[str], branch: bytes | None = None, tail: bool = False, **settings) -> np.ndarray:
     """embed() for data that must not fail (the seed set, training data): any text that fails raises. With
-    a branch, the branch's vectors of every text instead of the encoder's."""
-    if branch is None:
-        vectors, errors = embed(texts, **settings)
-    else:
-        _, vectors, errors = embed_branched(texts, [0] * len(texts), [branch], **settings)
+    a branch, the branch's vectors of every text instead of the encoder's; with tail, those of each text's
+    last window (Embedded.tail_vectors)."""
+    n = len(texts)
+    out = embed_branched(texts, [-1 if branch is None else 0] * n, [] if branch is None else [branch],
+                         tail_of=[tail] * n, **settings)
+    vectors = out.tail_vectors if tail else out.vectors if branch is None else out.branch_vectors
+    errors = out.errors
     failed = [e for e in errors if e]
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(texts)} texts could not be embedded: {failed[0]}")

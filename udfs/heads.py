@@ -46,8 +46,13 @@ FEATURE_HEADS = ("pushback", "pushback_reason", "referral", "sentiment", "sentim
 # 6: the sentiment heads read the sentiment branch's vectors where the model has one.
 # 7: the reply heads read the reply branch's vectors where the model has one (a fine-tuned reply encoder
 #    before: such a model is refused).
-HEADS_FORMAT = 7
-READABLE_FORMATS = (5, 6, 7)  # without a reply encoder, heads of formats 5 and 6 read as they did
+# 8: the heads in `Heads.tail_heads` read a reply's last window beside its first.
+HEADS_FORMAT = 8
+READABLE_FORMATS = (5, 6, 7, 8)  # heads of formats 5 to 7 read as they did (no tail heads)
+# The heads that a model built by this version fits on a reply's last window beside its first
+# (encoder.Embedded.tail_vectors): a referral often closes a long reply, past the first window the
+# encoder reads (EVALUATION.md, "Referral: the reply's last window").
+TAIL_HEADS = ("referral",)
 MODEL_DIR = resources.files("udfs") / "model"
 # The fine-tuned weights a model may carry, by Heads field (each versioned in heads.json).
 WEIGHT_FILES = {"reply_branch": "reply_branch.safetensors", "sentiment_branch": "sentiment_branch.safetensors"}
@@ -60,6 +65,15 @@ def with_context(vectors: np.ndarray, context: np.ndarray) -> np.ndarray:
 
 def no_context(n: int) -> np.ndarray:
     return np.zeros((n, EMBEDDING_DIM), np.float32)
+
+
+def with_tail(name: str, vectors: np.ndarray, tails: np.ndarray, tail_heads: tuple[str, ...] = TAIL_HEADS
+              ) -> np.ndarray:
+    """The reply vectors that head `name` reads: the first window's, and beside them the last window's
+    where it is one of `tail_heads`."""
+    if name not in tail_heads:
+        return vectors
+    return np.concatenate([vectors, tails], axis=1).astype(np.float32, copy=False)
 
 
 def head_input(name: str, vectors: np.ndarray, context: np.ndarray | None = None,
@@ -126,6 +140,8 @@ class Heads:
     reply_branch: bytes | None = field(default=None, repr=False)
     # The sentiment branch, whose vectors of user messages the sentiment heads read; None: the encoder's.
     sentiment_branch: bytes | None = field(default=None, repr=False)
+    # The reply heads that read a reply's last window beside its first (with_tail).
+    tail_heads: tuple[str, ...] = ()
 
     @property
     def reply_branch_version(self) -> str | None:
@@ -154,6 +170,7 @@ class Heads:
                 "thresholds": self.thresholds,
                 "classes": {name: list(h.classes) for name, h in self.heads.items()},
                 "calibration": {name: [h.scale, h.shift] for name, h in self.heads.items()},
+                "tail_heads": list(self.tail_heads),
                 **{key: file_version(data) if data is not None else None for key, data in self._weights().items()}}
         for key, data in self._weights().items():
             if data is not None:
@@ -183,7 +200,8 @@ class Heads:
             if weights[key] is not None and file_version(weights[key]) != meta[key]:
                 raise ValueError(f"{directory}: {name} is version {file_version(weights[key])}, "
                                  f"the heads were fitted on {meta[key]}")
-        return cls(meta["version"], heads, meta["metrics"], meta["thresholds"], **weights)
+        return cls(meta["version"], heads, meta["metrics"], meta["thresholds"], **weights,
+                   tail_heads=tuple(meta.get("tail_heads", ())))
 
 
 def file_version(data: bytes) -> str:
@@ -244,6 +262,7 @@ class TrainingSet:
     conv_use: list[str]
     conv_categories: list[list[str]]
     asst_x: np.ndarray          # assistant-message embeddings
+    asst_tail: np.ndarray       # their last windows' (encoder.Embedded.tail_vectors)
     asst_context: np.ndarray    # the user message before each (zeros: none)
     asst_features: np.ndarray   # phrase indicators of each (udfs.features)
     asst_pushback: list[bool]
@@ -274,11 +293,14 @@ class TrainingSet:
 def seed_training_set(encode_fn: Callable[[list[str]], np.ndarray],
                       encode_reply_fn: Callable[[list[str]], np.ndarray] | None = None,
                       encode_sentiment_fn: Callable[[list[str]], np.ndarray] | None = None,
+                      encode_tail_fn: Callable[[list[str]], np.ndarray] | None = None,
                       seed_dir: Traversable = SEED_DIR) -> TrainingSet:
     """The hand-written seed set embedded with encode_fn, the labelled assistant messages (pushback,
-    referral) with encode_reply_fn (the reply branch; None: encode_fn) and the labelled user messages
-    (sentiment) with encode_sentiment_fn (the sentiment branch; None: encode_fn)."""
+    referral) with encode_reply_fn (the reply branch; None: encode_fn) and their last windows with
+    encode_tail_fn (None: encode_reply_fn, for encoders that read the whole of every seed reply), and the
+    labelled user messages (sentiment) with encode_sentiment_fn (the sentiment branch; None: encode_fn)."""
     encode_reply_fn = encode_reply_fn or encode_fn
+    encode_tail_fn = encode_tail_fn or encode_reply_fn
     encode_sentiment_fn = encode_sentiment_fn or encode_fn
     data = read_seed(seed_dir)
     convs, assistant, user = data["conversations"], data["assistant_messages"], data["user_messages"]
@@ -288,6 +310,7 @@ def seed_training_set(encode_fn: Callable[[list[str]], np.ndarray],
         conv_use=[c["use"] for c in convs],
         conv_categories=[list(c["categories"]) for c in convs],
         asst_x=encode_reply_fn([a["text"] for a in assistant]),
+        asst_tail=encode_tail_fn([a["text"] for a in assistant]),
         asst_context=encode_fn([a["user_before"] for a in assistant]),
         asst_features=reply_features([a["text"] for a in assistant]),
         asst_pushback=[bool(a["pushback"]) for a in assistant],
@@ -321,6 +344,7 @@ def fit_heads(data: TrainingSet, *, version: str, seed: int, c: float) -> Heads:
     polarised = scores != 0
     conv = (data.conv_x, data.conv_context, None)
     asst = (data.asst_x, data.asst_context, data.asst_features)
+    refer = (with_tail("referral", data.asst_x, data.asst_tail), None, data.asst_features)
     specs = {
         "use": (conv, data.conv_use),
         **{f"category.{cat}": ((data.conv_x[affective], data.conv_context[affective], None),
@@ -328,7 +352,7 @@ def fit_heads(data: TrainingSet, *, version: str, seed: int, c: float) -> Heads:
            for cat in CATEGORIES},
         "pushback": (asst, data.asst_pushback),
         "pushback_reason": (tuple(a[pushed] for a in asst), [r for r, p in zip(data.asst_reason, pushed) if p]),
-        "referral": (asst, data.asst_referral),
+        "referral": (refer, data.asst_referral),
         "sentiment": ((data.user_x, None, data.user_features), np.sign(scores).tolist()),
         "sentiment_strength": ((data.user_x[polarised], None, data.user_features[polarised]),
                                (np.abs(scores[polarised]) == 2).tolist()),
@@ -343,4 +367,4 @@ def fit_heads(data: TrainingSet, *, version: str, seed: int, c: float) -> Heads:
     metrics.update({"train_conversations": len(data.conv_use), "train_assistant_messages": len(data.asst_pushback),
                     "train_user_messages": len(data.user_sentiment)})
     logger.info("trained heads %s: %s", version, metrics)
-    return Heads(version, heads, metrics)
+    return Heads(version, heads, metrics, tail_heads=TAIL_HEADS)

@@ -17,7 +17,7 @@ from pyspark.sql import types as T
 from udfs import encoder
 from udfs.classifier import ClassifierSettings, encode_messages, pooled_turns
 from udfs.features import LEXICON_NAMES, N_FEATURES, message_features, reply_features
-from udfs.heads import Heads, TrainingSet, head_input, pool
+from udfs.heads import Heads, TrainingSet, head_input, pool, with_tail
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ EMBEDDED_TYPE = T.StructType([
     T.StructField("context", VECTOR),  # the pooled assistant replies to the pooled user turns
     T.StructField("assistant", T.ArrayType(T.StructType([
         T.StructField("message_index", T.IntegerType()), T.StructField("embedding", VECTOR),
+        T.StructField("tail", VECTOR),  # its last window's (encoder.Embedded.tail_vectors)
         T.StructField("context", VECTOR),  # the user message it replies to (zeros: none)
         T.StructField("features", VECTOR)]))),  # its phrase indicators (udfs.features)
     T.StructField("user", T.ArrayType(T.StructType([
@@ -41,12 +42,12 @@ def training_embedder(settings: ClassifierSettings, base: Heads
     """A `mapInPandas` function: conversations (conversation_id, messages) -> EMBEDDED_TYPE rows, assistant
     messages also read by the base model's reply branch (Heads.reply_branch) for the pushback and
     referral heads and user messages by its sentiment branch for the sentiment heads, as classify reads
-    them."""
+    them; assistant messages also by their last window (the heads fitted on them read it, heads.TAIL_HEADS)."""
 
     def embed(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         device = encoder.resolve_device(settings.device)
         for pdf in batches:
-            batch = encode_messages(pdf["messages"], range, settings, device, base, range)
+            batch = encode_messages(pdf["messages"], range, settings, device, base, range, tails=True)
             failed = [e for e in batch.errors if e]
             if failed:  # labelled data is small and precious: stop rather than train on a hole
                 raise RuntimeError(f"{len(failed)} labelled messages could not be embedded: {failed[0]}")
@@ -59,7 +60,8 @@ def training_embedder(settings: ClassifierSettings, base: Heads
                 vectors = batch.reply_vectors if contexts is not None else batch.sentiment_vectors
                 return [{"message_index": int(batch.message_index[p]), "embedding": vectors[p].tolist(),
                          "features": features[i].tolist(),
-                         **({"context": contexts[i].tolist()} if contexts is not None else {})}
+                         **({"context": contexts[i].tolist(), "tail": batch.tail_vectors[p].tolist()}
+                            if contexts is not None else {})}
                         for i, p in enumerate(positions)]
 
             out = []
@@ -87,7 +89,7 @@ def labelled_training_set(rows: list[dict], base: Heads) -> TrainingSet:
         The training set (conversations without assistant messages add no pushback examples).
     """
     conv_x, conv_context, uses, cats = [], [], [], []
-    asst_x, asst_context, asst_features, pushed, reasons, referred = [], [], [], [], [], []
+    asst_x, asst_tail, asst_context, asst_features, pushed, reasons, referred = [], [], [], [], [], [], []
     user_x, user_features, sentiment = [], [], []
     for r in rows:
         conv_x.append(np.asarray(r["pooled"], dtype=np.float32))
@@ -104,16 +106,19 @@ def labelled_training_set(rows: list[dict], base: Heads) -> TrainingSet:
         if not len(vectors):
             continue
         contexts = np.asarray([m["context"] for m in r["assistant"]], dtype=np.float32)
+        tails = np.asarray([m["tail"] for m in r["assistant"]], dtype=np.float32)
         features = np.asarray([m["features"] for m in r["assistant"]], dtype=np.float32)
         push_top = (int(base["pushback"].proba(head_input("pushback", vectors, contexts, features))[:, 1].argmax())
                     if r["pushback"] else -1)
-        refer_top = (int(base["referral"].proba(head_input("referral", vectors, None, features))[:, 1].argmax())
-                     if r["referral"] else -1)
-        for i, (v, c, f) in enumerate(zip(vectors, contexts, features)):
+        refer_top = (int(base["referral"].proba(head_input(
+            "referral", with_tail("referral", vectors, tails, base.tail_heads), None, features))[:, 1].argmax())
+            if r["referral"] else -1)
+        for i, (v, tail, c, f) in enumerate(zip(vectors, tails, contexts, features)):
             ambiguous = (r["pushback"] and i != push_top) or (r["referral"] and i != refer_top)
             if ambiguous:
                 continue
             asst_x.append(v)
+            asst_tail.append(tail)
             asst_context.append(c)
             asst_features.append(f)
             pushed.append(i == push_top)
@@ -125,7 +130,7 @@ def labelled_training_set(rows: list[dict], base: Heads) -> TrainingSet:
 
     return TrainingSet(
         conv_x=matrix(conv_x), conv_context=matrix(conv_context), conv_use=uses, conv_categories=cats,
-        asst_x=matrix(asst_x), asst_context=matrix(asst_context),
+        asst_x=matrix(asst_x), asst_tail=matrix(asst_tail), asst_context=matrix(asst_context),
         asst_features=np.asarray(asst_features, dtype=np.float32).reshape(-1, N_FEATURES), asst_pushback=pushed,
         asst_reason=reasons, asst_referral=referred,
         user_x=matrix(user_x),
@@ -139,8 +144,8 @@ def training_version(data: TrainingSet, base_version: str) -> str:
     import hashlib
 
     digest = hashlib.sha256(base_version.encode())
-    for array in (data.conv_x, data.conv_context, data.asst_x, data.asst_context, data.asst_features, data.user_x,
-                  data.user_features):
+    for array in (data.conv_x, data.conv_context, data.asst_x, data.asst_tail, data.asst_context, data.asst_features,
+                  data.user_x, data.user_features):
         digest.update(np.ascontiguousarray(array).tobytes())
     digest.update(repr((data.conv_use, data.conv_categories, data.asst_pushback, data.asst_reason,
                         data.asst_referral, data.user_sentiment)).encode())
