@@ -25,6 +25,23 @@ def test_the_shipped_model_is_the_one_its_metrics_describe(heads):
     assert all(metrics["counts"][f"reply|{s}|test"] > 0 for s in ("seed", "rbr-gold", "jailbreakbench"))
 
 
+def test_the_shipped_referral_head_reads_a_long_replys_last_window_beside_its_first(heads):
+    from udfs import encoder
+    from udfs.classifier import ClassifierSettings, classify_batch
+
+    assert heads.tail_heads == ("referral",)
+    assert heads["referral"].coef.shape == (1, 2 * encoder.EMBEDDING_DIM + reply_features([""]).shape[1])
+    reply = "It makes sense that this has worn you down; small routines and one honest talk can help. " * 12 + \
+        "If the low mood lasts, a counselor could help you find your footing again."
+    conversation = [{"index": 0, "role": "user", "content": "I've felt flat for weeks since I lost my job."},
+                    {"index": 1, "role": "assistant", "content": reply}]
+    out = classify_batch(pd.DataFrame({"messages": [conversation]}), heads, ClassifierSettings())
+    first, last = encoder.encode([reply]), encoder.encode([reply], tail=True)
+    assert float(first[0] @ last[0]) < 0.95  # the end of the reply is read as it is, not as its opening
+    x = head_input("referral", with_tail("referral", first, last, heads.tail_heads), None, reply_features([reply]))
+    assert out["referral_score"][0] == pytest.approx(float(heads["referral"].proba(x)[0, 1]), abs=1e-5)
+
+
 def test_a_model_whose_branch_file_changed_or_that_reads_a_reply_encoder_is_refused(tmp_path, heads):
     import dataclasses
 
