@@ -214,16 +214,18 @@ def embed_branched(texts: Sequence[str], branch_of: Sequence[int], branches: Seq
                                                     batch["attention_mask"][marked])
         return torch.cat([vectors, branch_vectors], dim=1).cpu().numpy()
 
-    both, errors = run_batched(rows + [r for _, r in extra], forward, 2 * EMBEDDING_DIM, device=device,
-                               batch_size=batch_size)
-    vectors, branch_vectors = both[:n, :EMBEDDING_DIM], both[:n, EMBEDDING_DIM:]
-    read = np.where(np.asarray(branch_of)[:, None] >= 0, branch_vectors, vectors)  # what a text's heads read
-    tail_vectors = np.full_like(vectors, np.nan)
-    tail_vectors[tails] = read[tails]
+    every_row = rows + [r for _, r in extra]
+    both, errors = run_batched(every_row, forward, 2 * EMBEDDING_DIM, device=device, batch_size=batch_size)
+    # Each row as its text's heads read it: its branch's vector where it has one, else the encoder's.
+    read = np.where(np.array([r[BRANCH] for r in every_row])[:, None] >= 0,
+                    both[:, EMBEDDING_DIM:], both[:, :EMBEDDING_DIM])
+    tail_row = np.arange(n)  # the row of each text's last window: its own, or its extra row
     for row, (i, _) in enumerate(extra, start=n):
-        tail_vectors[i] = both[row, EMBEDDING_DIM:] if branch_of[i] >= 0 else both[row, :EMBEDDING_DIM]
+        tail_row[i] = row
         errors[i] = errors[i] or errors[row]
-    return Embedded(vectors, branch_vectors, tail_vectors, errors[:n])
+    tail_vectors = np.full((n, EMBEDDING_DIM), np.nan, np.float32)
+    tail_vectors[tails] = read[tail_row[tails]]
+    return Embedded(both[:n, :EMBEDDING_DIM], both[:n, EMBEDDING_DIM:], tail_vectors, errors[:n])
 
 
 def _rows(tokenizer, texts: Sequence[str], max_length: int, side: str) -> list[dict]:
