@@ -52,16 +52,22 @@ def test_positive_instance_is_the_message_the_base_heads_score_highest(heads):
 
 
 def test_the_referring_message_is_the_one_the_base_scores_highest_by_both_its_windows(heads):
+    """The base's referral head reads a reply's last window beside its first, so the chosen message is
+    the one that refers at its end, where the first windows alone would choose another."""
     rng = np.random.default_rng(3)
     referred = _row(rng, pushback=False, referral=True, n_assistant=4)
-    vectors, tails, features = (np.array([m[k] for m in referred["assistant"]], dtype=np.float32)
-                                for k in ("embedding", "tail", "features"))
-    x = head_input("referral", with_tail("referral", vectors, tails, heads.tail_heads), None, features)
-    top = int(heads["referral"].proba(x)[:, 1].argmax())
+    vectors, features = (np.array([m[k] for m in referred["assistant"]], dtype=np.float32)
+                         for k in ("embedding", "features"))
+    twice_first = with_tail("referral", vectors, vectors, heads.tail_heads)
+    first_only = heads["referral"].proba(head_input("referral", twice_first, None, features))[:, 1]
+    ending = int(first_only.argmin())  # the least likely by its first window refers in its last
+    toward_referral = heads["referral"].coef[0, 384:768]
+    for i, m in enumerate(referred["assistant"]):
+        m["tail"] = (toward_referral / np.linalg.norm(toward_referral) if i == ending else vectors[i]).tolist()
     data = labelled_training_set([referred], heads)
     assert data.asst_referral == [True] and data.asst_pushback == [False]
-    np.testing.assert_allclose(data.asst_x[0], vectors[top])
-    np.testing.assert_allclose(data.asst_tail[0], tails[top])
+    np.testing.assert_allclose(data.asst_x[0], vectors[ending])
+    np.testing.assert_allclose(data.asst_tail[0], referred["assistant"][ending]["tail"], rtol=1e-6)
 
 
 def test_training_version_follows_the_data(heads):
