@@ -156,6 +156,27 @@ def test_a_statistic_resting_on_too_few_conversations_is_withheld_from_a_release
     assert (released["mean_shift"], released["withheld"]) == (2.0, [])
 
 
+def test_category_and_reason_mixes_are_shares_of_the_cluster_and_of_its_reasons(spark):
+    from jobs.topics import cluster_facts
+
+    # Cluster 0: four conversations, two in counseling, two in coaching (one in both), one in none; three
+    # push back, two for safety, one for advice, one with no reason (not in the reason mix's denominator).
+    # Cluster 1: no category and no pushback: neither mix exists.
+    rows = [(0, ["counseling"], True, "safety"), (0, ["counseling", "coaching"], True, "safety"),
+            (0, [], True, "advice"), (0, ["coaching"], True, None), (1, [], False, None), (1, None, False, None)]
+    clustered = spark.createDataFrame(
+        [("affective", "fine", cluster, None, f"c{i}", f"u{i}", categories, pushback, reason, False)
+         for i, (cluster, categories, pushback, reason) in enumerate(rows)],
+        "scope string, level string, cluster int, parent int, conversation_id string, user_id string, "
+        "categories array<string>, pushback boolean, pushback_reason string, referral boolean")
+    sentiment = spark.createDataFrame([], SENTIMENT)
+    facts = {r["cluster"]: r for r in cluster_facts(clustered, sentiment, spark=spark, shift=_settings()["shift"],
+                                                    thresholds=Thresholds(min_users=1, min_conversations=1)).collect()}
+    assert facts[0]["category_mix"] == {"counseling": 0.5, "coaching": 0.5}
+    assert facts[0]["pushback_reason_mix"] == pytest.approx({"safety": 2 / 3, "advice": 1 / 3})
+    assert (facts[1]["category_mix"], facts[1]["pushback_reason_mix"]) == (None, None)
+
+
 def test_each_user_counts_at_most_the_configured_times_per_cluster(spark):
     assigned = spark.createDataFrame([(f"c{i}", "heavy", "s", 0, 0) for i in range(10)] + [("x", "light", "s", 0, 0)],
                                      "conversation_id string, user_id string, scope string, fine int, coarse int")
