@@ -23,13 +23,16 @@ from __future__ import annotations
 
 import logging
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.util import inheritable_thread_target
 
 from jobs.context import Context
 from jobs.privacy.release import Thresholds, releasable, withhold_statistics
@@ -38,6 +41,8 @@ from jobs.stats import ShiftSettings, conversation_shift, shift_by
 logger = logging.getLogger(__name__)
 
 CLUSTER_KEYS = ["scope", "level", "cluster"]
+CLUSTER_TABLES = ("conversation_topics", "topic_clusters", "topic_hierarchy")
+TOPIC_TABLES = ("topic_drift", "user_affective_share", *CLUSTER_TABLES)  # in the order their counts are logged
 # Scrubbed text carries typed placeholders such as [EMAIL]; they are removed before any term is counted.
 PLACEHOLDER = r"\[[A-Z_]+\]"
 # Chat fillers that Spark's English stop words keep and that every cluster shares: never a cluster's name.
@@ -386,45 +391,68 @@ def hierarchy(clusters: DataFrame) -> DataFrame:
 
 def run_topics(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, Any], model_version: str,
                run_id: str) -> dict[str, int]:
-    """Write the silver topic assignments and the released topic tables; return rows released and suppressed."""
+    """Write the silver topic assignments and the released topic tables; return rows released and suppressed.
+
+    Each table is written in its own commit, several at once: on small data a write is mostly fixed cost
+    (planning, Delta's log), so the drift and share tables and their suppressed rows are written and
+    counted while the clusters are fitted, then the three cluster tables and the suppressed counts side by
+    side (BENCHMARKS.md, "Topics at 1,000 conversations").
+    """
     from jobs.privacy.release import release, write_suppressed_counts
-    from jobs.session import is_table, overwrite_table, read_table, stamp, written_rows
+    from jobs.session import is_table, read_table
 
     current = F.col("model_version") == model_version
     labels = read_table(spark, tables["conversation_labels"]).where(current)
     sentiment = read_table(spark, tables["message_sentiment"]).where(current)
-    thresholds, stats, suppressed_rows = Thresholds.from_config(cfg), {}, []
+    thresholds, stats = Thresholds.from_config(cfg), {}
     outputs = {name: release(df, min_users=thresholds.min_users, min_conversations=thresholds.min_conversations)
                for name, df in (("topic_drift", drift_transitions(labels)),
                                 ("user_affective_share", user_share_distribution(labels)))}
-    found = topic_clusters(labels, sentiment, read_table(spark, tables["conversations"]), spark=spark,
-                           topics=TopicSettings.from_config(cfg), shift=ShiftSettings.from_config(cfg),
-                           thresholds=thresholds)
-    if found is None:
-        logger.warning("topics: no scope has enough conversations to cluster; topic tables are emptied")
-        outputs.update({name: (_emptied(spark, tables[name]), None) for name in ("conversation_topics",
-                        "topic_clusters", "topic_hierarchy") if is_table(spark, tables[name])})
-    else:
-        assignments, clusters = found
-        clusters = clusters.persist()
-        released = clusters.where("released").drop("released")
-        stats["topic_clusters_withheld_statistics"] = released.select(F.sum(F.size("withheld"))).first()[0] or 0
-        outputs.update({"conversation_topics": (assignments, None),
-                        "topic_clusters": (released, clusters.where(~F.col("released"))),
-                        "topic_hierarchy": (hierarchy(released), None)})
-    # statistics withheld inside released clusters count as suppressed too (none when nothing was clustered)
-    suppressed_rows.append(("topic_clusters.withheld_statistics", stats.get("topic_clusters_withheld_statistics", 0)))
-    for name, (kept, suppressed) in outputs.items():
-        overwrite_table(kept if "model_version" in kept.columns
-                        else stamp(kept, model_version=model_version, run_id=run_id), tables[name])
-        stats[f"{name}_rows"] = written_rows(spark, tables[name])
-        if suppressed is not None:
-            stats[f"{name}_suppressed"] = suppressed.count()
-            suppressed_rows.append((name, stats[f"{name}_suppressed"]))
+    in_thread = inheritable_thread_target(spark)  # each thread's jobs named as this stage's
+    write = in_thread(partial(_write_output, spark, model_version=model_version, run_id=run_id))
+    count = in_thread(lambda rows: rows.count())
+    with ThreadPoolExecutor(max_workers=2 * len(TOPIC_TABLES), thread_name_prefix="topics-write") as pool:
+        written = {name: pool.submit(write, kept, tables[name]) for name, (kept, _) in outputs.items()}
+        suppressed = {name: pool.submit(count, dropped) for name, (_, dropped) in outputs.items()}
+        found = topic_clusters(labels, sentiment, read_table(spark, tables["conversations"]), spark=spark,
+                               topics=TopicSettings.from_config(cfg), shift=ShiftSettings.from_config(cfg),
+                               thresholds=thresholds)
+        if found is None:
+            logger.warning("topics: no scope has enough conversations to cluster; topic tables are emptied")
+            cluster_outputs = {name: _emptied(spark, tables[name]) for name in CLUSTER_TABLES
+                               if is_table(spark, tables[name])}
+        else:
+            assignments, clusters = found
+            clusters = clusters.persist()
+            released = clusters.where("released").drop("released")
+            stats["topic_clusters_withheld_statistics"] = released.select(F.sum(F.size("withheld"))).first()[0] or 0
+            suppressed["topic_clusters"] = pool.submit(count, clusters.where(~F.col("released")))
+            cluster_outputs = {"conversation_topics": assignments, "topic_clusters": released,
+                               "topic_hierarchy": hierarchy(released)}
+        written.update({name: pool.submit(write, kept, tables[name]) for name, kept in cluster_outputs.items()})
+        # statistics withheld inside released clusters count as suppressed too (none when nothing was clustered)
+        suppressed_rows = [("topic_clusters.withheld_statistics", stats.get("topic_clusters_withheld_statistics", 0)),
+                           *((name, future.result()) for name, future in suppressed.items())]
+        counts_written = pool.submit(in_thread(write_suppressed_counts), spark, suppressed_rows, tables["suppressed"],
+                                     model_version=model_version, run_id=run_id)
+        rows = {name: future.result() for name, future in written.items()}
+        counts_written.result()
     spark.catalog.clearCache()  # the assignments and clusters cached for the writes
-    write_suppressed_counts(spark, suppressed_rows, tables["suppressed"], model_version=model_version, run_id=run_id)
+    for name in (n for n in TOPIC_TABLES if n in rows):
+        stats[f"{name}_rows"] = rows[name]
+        if name in suppressed:
+            stats[f"{name}_suppressed"] = suppressed[name].result()
     logger.info("topics: %s", stats)
     return stats
+
+
+def _write_output(spark: SparkSession, kept: DataFrame, path: str, *, model_version: str, run_id: str) -> int:
+    """Overwrite one table with its released rows; return the rows written."""
+    from jobs.session import overwrite_table, stamp, written_rows
+
+    overwrite_table(kept if "model_version" in kept.columns
+                    else stamp(kept, model_version=model_version, run_id=run_id), path)
+    return written_rows(spark, path)
 
 
 def _emptied(spark: SparkSession, path: str) -> DataFrame:
