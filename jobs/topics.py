@@ -411,6 +411,7 @@ def run_topics(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, An
     in_thread = inheritable_thread_target(spark)  # each thread's jobs named as this stage's
     write = in_thread(partial(_write_output, spark, model_version=model_version, run_id=run_id))
     count = in_thread(lambda rows: rows.count())
+    # at most one thread per table write, per count of suppressed rows and for the suppressed counts
     with ThreadPoolExecutor(max_workers=2 * len(TOPIC_TABLES), thread_name_prefix="topics-write") as pool:
         written = {name: pool.submit(write, kept, tables[name]) for name, (kept, _) in outputs.items()}
         suppressed = {name: pool.submit(count, dropped) for name, (_, dropped) in outputs.items()}
@@ -430,9 +431,10 @@ def run_topics(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, An
             cluster_outputs = {"conversation_topics": assignments, "topic_clusters": released,
                                "topic_hierarchy": hierarchy(released)}
         written.update({name: pool.submit(write, kept, tables[name]) for name, kept in cluster_outputs.items()})
+        dropped_rows = {name: future.result() for name, future in suppressed.items()}
         # statistics withheld inside released clusters count as suppressed too (none when nothing was clustered)
         suppressed_rows = [("topic_clusters.withheld_statistics", stats.get("topic_clusters_withheld_statistics", 0)),
-                           *((name, future.result()) for name, future in suppressed.items())]
+                           *dropped_rows.items()]
         counts_written = pool.submit(in_thread(write_suppressed_counts), spark, suppressed_rows, tables["suppressed"],
                                      model_version=model_version, run_id=run_id)
         rows = {name: future.result() for name, future in written.items()}
@@ -440,8 +442,8 @@ def run_topics(spark: SparkSession, *, tables: dict[str, str], cfg: dict[str, An
     spark.catalog.clearCache()  # the assignments and clusters cached for the writes
     for name in (n for n in TOPIC_TABLES if n in rows):
         stats[f"{name}_rows"] = rows[name]
-        if name in suppressed:
-            stats[f"{name}_suppressed"] = suppressed[name].result()
+        if name in dropped_rows:
+            stats[f"{name}_suppressed"] = dropped_rows[name]
     logger.info("topics: %s", stats)
     return stats
 
