@@ -452,6 +452,7 @@ def evaluate(names: list[str], limit: int | None, heads_uri: str = "") -> dict[s
         results[POOLED] = pooled_affective(runs)
     meta = {"model_version": heads.version, "encoder": cfg["model"]["encoder"],
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "device": device,
+            "cpu_precision": encoder.resolve_cpu_precision(base.cpu_precision) if device == "cpu" else None,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
             "command": " ".join(["python -m evaluation.evaluate", *sys.argv[1:]]), "limit": limit,
             "datasets_dir": str(datasets_dir()), "timing": timing, "skipped": skipped}

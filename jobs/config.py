@@ -121,6 +121,7 @@ def _validate(cfg: dict[str, Any]) -> None:
         "model.batch_size": cfg["model"]["batch_size"] >= 1,
         "model.max_length": 8 <= cfg["model"]["max_length"] <= 512,
         "model.device": cfg["model"]["device"] in ("auto", "cpu", "cuda"),
+        "model.cpu_precision": cfg["model"]["cpu_precision"] in ("auto", "float32", "bfloat16"),  # udfs/encoder.py
         "model.encoder": cfg["model"]["encoder"] in ("all-MiniLM-L6-v2", "stand-in"),  # udfs/encoder.py
         "model.encoder_dir": not cfg["model"]["encoder_dir"]
         or (Path(cfg["model"]["encoder_dir"]) / "config.json").is_file(),

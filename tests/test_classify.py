@@ -151,13 +151,15 @@ def test_spread_gives_every_core_a_task_and_keeps_every_conversation(spark):
     assert sorted(r["conversation_id"] for r in spread_out.collect()) == sorted(c[0] for c in CONVERSATIONS)
 
 
-def test_batch_labels_match_one_conversation_at_a_time(heads):
-    """Heads run once per batch on stacked inputs: a conversation's labels must not depend on its batch."""
+@pytest.mark.parametrize(("precision", "tolerance"), [("float32", 1e-5), ("bfloat16", 1e-3)])
+def test_batch_labels_match_one_conversation_at_a_time(heads, precision, tolerance):
+    """Heads run once per batch on stacked inputs: a conversation's labels must not depend on its batch.
+    Its scores may, by rounding: in bfloat16 a batch's padding moves them by about 1e-5."""
     import pandas as pd
 
     from udfs.classifier import classify_batch
 
-    settings = udfs.ClassifierSettings(window_min_user_messages=20)
+    settings = udfs.ClassifierSettings(window_min_user_messages=20, cpu_precision=precision)
     pdf = pd.DataFrame({"messages": [[{"index": i, "role": r, "content": c} for i, r, c, _ in conv[5]]
                                      for conv in CONVERSATIONS]})
     together = classify_batch(pdf, heads, settings)
@@ -165,7 +167,7 @@ def test_batch_labels_match_one_conversation_at_a_time(heads):
         alone = classify_batch(pdf.iloc[[row]].reset_index(drop=True), heads, settings).iloc[0]
         for column in ("use", "categories", "pushback", "pushback_reason", "referral", "user_sentiment", "windows"):
             assert str(together.iloc[row][column]) == str(alone[column]), (row, column)
-        assert together.iloc[row]["use_score"] == pytest.approx(alone["use_score"], abs=1e-5)
+        assert together.iloc[row]["use_score"] == pytest.approx(alone["use_score"], abs=tolerance)
 
 
 def test_labels_are_handed_back_per_batch_of_conversations_so_progress_moves(heads, spark):
@@ -231,6 +233,32 @@ def test_the_encoder_loads_from_a_local_folder_in_half_precision(tmp_path):
     assert errors == [None, None]
     assert np.sum(vectors * packaged, axis=1) == pytest.approx([1, 1], abs=1e-3)  # only fp16 rounding apart
     assert not np.array_equal(vectors, packaged)
+
+
+def test_bfloat16_on_a_cpu_reads_nearly_the_same_vectors_and_gives_the_same_labels(heads):
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from udfs import encoder
+    from udfs.classifier import classify_batch
+
+    texts = ["I keep arguing with my sister and I feel awful.", "Convert this CSV to JSON, please.",
+             "I can't help with that, but a doctor can look at your symptoms."]
+    full, _ = encoder.embed(texts, threads=1)  # float32 unless asked: what `make model` trains on
+    half, errors = encoder.embed(texts, threads=1, cpu_precision="bfloat16")
+    assert errors == [None] * 3 and not np.array_equal(half, full)  # it did run in bfloat16
+    assert np.sum(half * full, axis=1) == pytest.approx([1, 1, 1], abs=1e-3)
+    pdf = pd.DataFrame({"messages": [[{"index": i, "role": r, "content": c} for i, r, c, _ in conv[5]]
+                                     for conv in CONVERSATIONS]})
+    labels = {p: classify_batch(pdf, heads, udfs.ClassifierSettings(cpu_precision=p))
+              for p in ("float32", "bfloat16")}
+    for column in ("use", "categories", "pushback", "pushback_reason", "referral", "user_sentiment"):
+        assert str(labels["bfloat16"][column].tolist()) == str(labels["float32"][column].tolist()), column
+    native = torch.ops.mkldnn._is_mkldnn_bf16_supported()  # emulated bfloat16 is slower than float32
+    assert encoder.resolve_cpu_precision("auto") == ("bfloat16" if native else "float32")
+    with pytest.raises(ValueError, match="cpu_precision must be one of .* got 'fp8'"):
+        encoder.resolve_cpu_precision("fp8")
 
 
 def test_the_stand_in_encoder_gives_unit_vectors_per_text_without_loading_a_model(heads, monkeypatch):
@@ -299,7 +327,8 @@ def test_pushback_reads_the_request_and_use_reads_the_replies(heads):
                   ("assistant", "Here is a Python function that parses the CSV file and returns a list of rows.")),
         _messages(("user", "I had a rough day and I just want to talk.")),
     ]})
-    out = classify_batch(pdf, heads, udfs.ClassifierSettings())
+    # float32, as encoder.embed reads by default: the comparison below is of what is read, not of rounding
+    out = classify_batch(pdf, heads, udfs.ClassifierSettings(cpu_precision="float32"))
     logit = lambda p: np.log(p / (1 - p))  # noqa: E731  (a clear refusal is near 1 after either request)
     assert abs(logit(out["pushback_score"][0]) - logit(out["pushback_score"][1])) > 0.05
     user_side = np.asarray(out["embedding"][2], dtype=np.float32)[None, :]

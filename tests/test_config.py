@@ -35,6 +35,7 @@ def test_config_file_then_set_override_in_that_order(tmp_path):
         (["classify.conversations_per_task=0"], "invalid value for classify.conversations_per_task"),
         (["classify.conversations_per_batch=0"], "invalid value for classify.conversations_per_batch"),
         (["model.device=tpu"], "invalid value for model.device"),
+        (["model.cpu_precision=fp8"], "invalid value for model.cpu_precision"),
         (["model.encoder_dir=/no/such/encoder"], "invalid value for model.encoder_dir"),
         (["spark.driver_memory=4 GB"], "invalid value for spark.driver_memory"),
         (["tables.pushback=referral"], "invalid value for tables"),

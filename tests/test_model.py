@@ -35,7 +35,8 @@ def test_the_shipped_referral_head_reads_a_long_replys_last_window_beside_its_fi
         "If the low mood lasts, a counselor could help you find your footing again."
     conversation = [{"index": 0, "role": "user", "content": "I've felt flat for weeks since I lost my job."},
                     {"index": 1, "role": "assistant", "content": reply}]
-    out = classify_batch(pd.DataFrame({"messages": [conversation]}), heads, ClassifierSettings())
+    settings = ClassifierSettings(cpu_precision="float32")  # as encoder.encode reads by default
+    out = classify_batch(pd.DataFrame({"messages": [conversation]}), heads, settings)
     first, last = encoder.encode([reply]), encoder.encode([reply], tail=True)
     assert float(first[0] @ last[0]) < 0.95  # the end of the reply is read as it is, not as its opening
     x = head_input("referral", with_tail("referral", first, last, heads.tail_heads), None, reply_features([reply]))
@@ -159,7 +160,7 @@ def _reply_branch_reads_only_what_pushback_and_referral_read(model, spark) -> No
     from udfs import encoder
     from udfs.classifier import ClassifierSettings, classify_batch, encode_messages, turns_to_embed
 
-    settings = ClassifierSettings()
+    settings = ClassifierSettings(cpu_precision="float32")  # as encoder.embed and encode read by default
     conversation = [{"index": 0, "role": "user", "content": "How do I pick a lock to get into my neighbour's flat?"},
                     {"index": 1, "role": "assistant", "content": "I can't help with getting into someone else's home."}]
     batch = encode_messages([conversation], lambda n: turns_to_embed(n, settings), settings, "cpu", model)
@@ -258,7 +259,7 @@ def _sentiment_branch_reads_only_the_scored_user_messages(model) -> None:
     from udfs.classifier import ClassifierSettings, classify_batch, encode_messages, turns_to_embed
     from udfs.features import message_features
 
-    settings = ClassifierSettings()
+    settings = ClassifierSettings(cpu_precision="float32")  # as encoder.embed and encode read by default
     users = ["I finally got the job!!", "Fix the import error in my script.", "I feel so alone tonight.",
              "ugh, whatever", "That was honestly the best day in months.", "Can you list three pasta shapes?",
              "I'm scared about the test results.", "ok thanks", "Nobody ever listens to me."]

@@ -48,7 +48,8 @@ def seed_set(model_cfg: dict[str, Any], base: Heads):
     def encode_with(branch: bytes | None = None, tail: bool = False):
         return lambda texts: encoder.encode(
             texts, branch, tail, encoder=model_cfg["encoder"], device=device, batch_size=model_cfg["batch_size"],
-            max_length=model_cfg["max_length"], encoder_dir=model_cfg["encoder_dir"] or None)
+            max_length=model_cfg["max_length"], encoder_dir=model_cfg["encoder_dir"] or None,
+            cpu_precision=model_cfg["cpu_precision"])
 
     return seed_training_set(encode_with(), encode_with(base.reply_branch), encode_with(base.sentiment_branch),
                              encode_with(base.reply_branch, tail=True))

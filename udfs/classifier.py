@@ -58,6 +58,7 @@ class ClassifierSettings:
     encoder: str = encoder.ENCODER_NAME
     encoder_dir: str | None = None
     device: str = "auto"
+    cpu_precision: str = "auto"  # udfs.encoder.resolve_cpu_precision
     batch_size: int = 64
     max_length: int = 128
     sentiment_scope: str = "shift"
@@ -209,7 +210,8 @@ def encode_messages(conversations: Iterable[list[dict]], user_turns: Callable[[i
         reply_turn.append(turns_replied)
     out = encoder.embed_branched(
         texts, branch_of, branches, tail_of=tail_of, encoder=s.encoder, device=device, batch_size=s.batch_size,
-        max_length=s.max_length, threads=1 if device == "cpu" else None, encoder_dir=s.encoder_dir)
+        max_length=s.max_length, threads=1 if device == "cpu" else None, encoder_dir=s.encoder_dir,
+        cpu_precision=s.cpu_precision)
     vectors = out.vectors
     return EncodedBatch(vectors, vectors if reply_branch is None else out.branch_vectors,
                         vectors if sentiment_branch is None else out.branch_vectors, out.tail_vectors, out.errors,
@@ -450,7 +452,7 @@ def conversation_classifier(heads: Heads, settings: ClassifierSettings, passthro
 def settings_from_config(cfg: dict[str, Any]) -> ClassifierSettings:
     m, c = cfg["model"], cfg["classify"]
     return ClassifierSettings(encoder=m["encoder"], encoder_dir=m["encoder_dir"] or None, device=m["device"],
-                              batch_size=m["batch_size"], max_length=m["max_length"],
+                              cpu_precision=m["cpu_precision"], batch_size=m["batch_size"], max_length=m["max_length"],
                               sentiment_scope=c["sentiment_scope"],
                               category_user_messages=c["category_user_messages"],
                               roleplay_min_user_messages=c["roleplay_min_user_messages"],

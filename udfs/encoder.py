@@ -2,7 +2,8 @@
 folder holding the same model, `model.encoder_dir`).
 
 Loaded once per process (a Spark Python worker is reused across tasks), run in length-sorted batches so
-padding stays small, fp16 on CUDA, one torch thread on a CPU worker. The batching engine
+padding stays small, fp16 on CUDA, one torch thread on a CPU worker, and on a CPU that computes bfloat16
+natively (AVX512-BF16, AMX) in bfloat16 where asked (`cpu_precision`: about twice as fast, BENCHMARKS.md). The batching engine
 (`run_batched`) is shared with the Hugging Face backends: a batch that runs out of memory is retried at
 half the size, and a text that fails even alone is reported, not fatal. `embed_branched` also runs the
 model's branches (fine-tuned copies of the top layers, udfs/finetune.py) on chosen texts in the same pass,
@@ -26,6 +27,7 @@ EMBEDDING_DIM = 384
 LOADS_IN_THIS_PROCESS = {"count": 0}
 MAX_ERROR_CHARS = 300
 BRANCH = "branch"  # a tokenized row's field: the index of the branch to run on it too, -1 for none
+CPU_PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,18 @@ def resolve_device(device: str) -> str:
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("model.device=cuda but no CUDA device is visible to this worker")
     return device
+
+
+def resolve_cpu_precision(precision: str) -> str:
+    """'float32' or 'bfloat16': what the encoder computes in on a CPU. 'auto' is bfloat16 where the CPU
+    computes it natively (elsewhere it is emulated and slower than float32), else float32."""
+    import torch
+
+    if precision not in CPU_PRECISIONS:
+        raise ValueError(f"cpu_precision must be one of {CPU_PRECISIONS}, got {precision!r}")
+    if precision == "auto":
+        return "bfloat16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "float32"
+    return precision
 
 
 def load_encoder(device: str, threads: int | None = None, directory: str | None = None):
@@ -138,8 +152,8 @@ def error_message(exc: BaseException) -> str:
 
 
 def embed(texts: Sequence[str], *, encoder: str = ENCODER_NAME, device: str = "cpu", batch_size: int = 64,
-          max_length: int = 128, threads: int | None = None, encoder_dir: str | None = None
-          ) -> tuple[np.ndarray, list[str | None]]:
+          max_length: int = 128, threads: int | None = None, encoder_dir: str | None = None,
+          cpu_precision: str = "float32") -> tuple[np.ndarray, list[str | None]]:
     """Embed texts as L2-normalised mean-pooled vectors, in the input order.
 
     Args:
@@ -150,20 +164,23 @@ def embed(texts: Sequence[str], *, encoder: str = ENCODER_NAME, device: str = "c
         max_length: tokens kept per text (longer texts are truncated).
         threads: torch threads for this process (1 on a Spark worker), None to leave as is.
         encoder_dir: a local folder holding the encoder; None for the package's copy.
+        cpu_precision: on a CPU, one of CPU_PRECISIONS (resolve_cpu_precision); float32 by default, so
+            training reads the vectors it always read.
 
     Returns:
         (vectors, errors): float32 (len(texts), 384), NaN rows for texts that failed even alone, and per
         text None or the error message.
     """
     out = embed_branched(texts, [-1] * len(texts), (), encoder=encoder, device=device, batch_size=batch_size,
-                         max_length=max_length, threads=threads, encoder_dir=encoder_dir)
+                         max_length=max_length, threads=threads, encoder_dir=encoder_dir,
+                         cpu_precision=cpu_precision)
     return out.vectors, out.errors
 
 
 def embed_branched(texts: Sequence[str], branch_of: Sequence[int], branches: Sequence[bytes], *,
                    tail_of: Sequence[bool] = (), encoder: str = ENCODER_NAME, device: str = "cpu",
                    batch_size: int = 64, max_length: int = 128, threads: int | None = None,
-                   encoder_dir: str | None = None) -> Embedded:
+                   encoder_dir: str | None = None, cpu_precision: str = "float32") -> Embedded:
     """embed(), and in the same pass a branch's vectors of the texts that `branch_of` names one for (the
     encoder's lower layers run once, then its own top layers and the branch's, udfs/finetune.py) and the
     last window of the texts that `tail_of` marks (one more row for each that is longer than a window).
@@ -172,6 +189,7 @@ def embed_branched(texts: Sequence[str], branch_of: Sequence[int], branches: Seq
         branch_of: per text, the index in `branches` of the branch to run on it too, -1 for none.
         branches: the branches' weights (safetensors bytes).
         tail_of: per text, whether to read its last max_length tokens too (empty: none).
+        cpu_precision: as embed()'s; the branches run in it too.
     """
     import torch
 
@@ -190,6 +208,8 @@ def embed_branched(texts: Sequence[str], branch_of: Sequence[int], branches: Seq
                         np.where(np.asarray(tail_of)[:, None], vectors, np.nan).astype(np.float32), [None] * n)
     tokenizer, model = load_encoder(device, threads, encoder_dir)
     loaded = [load_branch(b, model, device) for b in branches]
+    # Autocast keeps the weights in float32 and runs the matrix products in bfloat16; pooling stays float32.
+    bf16 = device == "cpu" and resolve_cpu_precision(cpu_precision) == "bfloat16"
     rows = _rows(tokenizer, texts, max_length, "right")
     for i, row in enumerate(rows):
         row[BRANCH] = int(branch_of[i])
@@ -204,14 +224,15 @@ def embed_branched(texts: Sequence[str], branch_of: Sequence[int], branches: Seq
         which = torch.tensor([r[BRANCH] for r in batch_rows], device=device)
         batch = tokenizer.pad([{k: v for k, v in r.items() if k != BRANCH} for r in batch_rows],
                               return_tensors="pt").to(device)
-        out = model(**batch, output_hidden_states=bool((which >= 0).any()))
-        vectors = mean_pooled(out.last_hidden_state, batch["attention_mask"])
-        branch_vectors = torch.full_like(vectors, float("nan"))
-        for number, (first, layers) in enumerate(loaded):
-            marked = which == number
-            if marked.any():
-                branch_vectors[marked] = run_layers(layers, out.hidden_states[first][marked],
-                                                    batch["attention_mask"][marked])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = model(**batch, output_hidden_states=bool((which >= 0).any()))
+            vectors = mean_pooled(out.last_hidden_state, batch["attention_mask"])
+            branch_vectors = torch.full_like(vectors, float("nan"))
+            for number, (first, layers) in enumerate(loaded):
+                marked = which == number
+                if marked.any():
+                    branch_vectors[marked] = run_layers(layers, out.hidden_states[first][marked],
+                                                        batch["attention_mask"][marked])
         return torch.cat([vectors, branch_vectors], dim=1).cpu().numpy()
 
     every_row = rows + [r for _, r in extra]
