@@ -2,12 +2,13 @@
 folder holding the same model, `model.encoder_dir`).
 
 Loaded once per process (a Spark Python worker is reused across tasks), run in length-sorted batches so
-padding stays small, fp16 on CUDA, one torch thread on a CPU worker, and on a CPU that computes bfloat16
-natively (AVX512-BF16, AMX) in bfloat16 where asked (`cpu_precision`: about twice as fast, BENCHMARKS.md). The batching engine
-(`run_batched`) is shared with the Hugging Face backends: a batch that runs out of memory is retried at
-half the size, and a text that fails even alone is reported, not fatal. `embed_branched` also runs the
-model's branches (fine-tuned copies of the top layers, udfs/finetune.py) on chosen texts in the same pass,
-and reads the last `max_length` tokens of chosen long texts as a second window (`Embedded.tail_vectors`).
+padding stays small, fp16 on CUDA, one torch thread on a CPU worker, in bfloat16 where asked on a CPU
+that computes it natively (`cpu_precision`; AVX512-BF16 or AMX: about twice as fast, BENCHMARKS.md).
+The batching engine (`run_batched`) is shared with the Hugging Face backends: a batch that runs out of
+memory is retried at half the size, and a text that fails even alone is reported, not fatal.
+`embed_branched` also runs the model's branches (fine-tuned copies of the top layers, udfs/finetune.py)
+on chosen texts in the same pass, and reads the last `max_length` tokens of chosen long texts as a second
+window (`Embedded.tail_vectors`).
 """
 from __future__ import annotations
 
