@@ -335,3 +335,18 @@ def test_the_last_window_of_a_long_text_is_read_as_a_text_of_its_own():
     np.testing.assert_allclose(encoder.encode(texts[:2], tail=True), out.tail_vectors[:2], atol=1e-5)
     assert np.isnan(out.tail_vectors[3]).all() and out.errors == [None] * 4
     assert not torch.is_inference_mode_enabled()
+
+
+def test_the_build_cache_keeps_each_window_length_apart(tmp_path):
+    """The embedding cache is keyed by text: a rebuild at another max_length must not read the vectors
+    of the first."""
+    from udfs import encoder
+    from udfs.build import embed_all
+
+    texts = {"word " * 40 + "and then it ends", "I had a rough week."}
+    cache = tmp_path / "embeddings.npz"
+    for max_length in (64, 16, 64):
+        vectors = embed_all(texts, cache, batch_size=2, max_length=max_length)
+        for text in texts:
+            np.testing.assert_allclose(vectors[text], encoder.encode([text], max_length=max_length)[0], atol=1e-5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["embeddings-first16.npz", "embeddings-first64.npz"]

@@ -58,13 +58,12 @@ DEFAULT_REPLY_BRANCH_EPOCHS = 0
 
 def embed_all(texts: set[str], cache: Path, batch_size: int, max_length: int, branch: bytes | None = None,
               tail: bool = False) -> dict[str, np.ndarray]:
-    """Every text's vector, from the cache where present; new vectors are added to the cache. With a
-    branch (its vectors instead of the encoder's), the cache file's name carries its version; with tail
-    (the vectors of each text's last window, encoder.Embedded.tail_vectors), it says so and the length."""
-    if branch is not None:
-        cache = cache.with_name(f"{cache.stem}-branch-{file_version(branch)}{cache.suffix}")
-    if tail:
-        cache = cache.with_name(f"{cache.stem}-tail{max_length}{cache.suffix}")
+    """Every text's vector, from the cache where present; new vectors are added to the cache. The cache
+    is keyed by text, so its file's name carries everything else the vector depends on: the branch's
+    version (with a branch, its vectors instead of the encoder's), the window read (the first or, with
+    tail, the last, encoder.Embedded.tail_vectors) and its length in tokens."""
+    branched = f"-branch-{file_version(branch)}" if branch is not None else ""
+    cache = cache.with_name(f"{cache.stem}{branched}-{'tail' if tail else 'first'}{max_length}{cache.suffix}")
     cache.parent.mkdir(parents=True, exist_ok=True)
     stored: dict[str, np.ndarray] = {}
     if cache.is_file():
