@@ -71,12 +71,26 @@ def test_phrase_indicators_are_features_not_decisions():
     rows = reply_features(["I'm sorry, but I can't help with that.", "I'm so sorry you're going through this.",
                            "I'd gently push back on that plan.", "Please call or text 988, or talk to a therapist.",
                            "Tiny bee GPS, performed in the dark.", "", "Your doctor said the dose was fine.",
-                           "Have you considered seeing a counsellor?", "A therapist could really help with this."])
+                           "Have you considered seeing a counsellor?", "A therapist could really help with this.",
+                           "If tonight gets too heavy, please text the crisis text line."])
     refusal, anywhere, disagreement, professional, crisis, suggestion = rows.T
-    assert refusal.tolist() == anywhere.tolist() == [1, 0, 0, 0, 0, 0, 0, 0, 0]  # an empathetic apology is no refusal
-    assert disagreement.tolist() == [0, 0, 1, 0, 0, 0, 0, 0, 0]
-    assert professional.tolist() == [0, 0, 0, 1, 0, 0, 1, 1, 1] and crisis.tolist() == [0, 0, 0, 1, 0, 0, 0, 0, 0]
-    assert suggestion.tolist() == [0, 0, 0, 1, 0, 0, 0, 1, 1]  # naming a doctor is not suggesting one
+    # an empathetic apology is no refusal
+    assert refusal.tolist() == anywhere.tolist() == [1, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    assert disagreement.tolist() == [0, 0, 1, 0, 0, 0, 0, 0, 0, 0]
+    assert professional.tolist() == [0, 0, 0, 1, 0, 0, 1, 1, 1, 0]
+    assert crisis.tolist() == [0, 0, 0, 1, 0, 0, 0, 0, 0, 1]
+    assert suggestion.tolist() == [0, 0, 0, 1, 0, 0, 0, 1, 1, 1]  # naming a doctor is not suggesting one
+
+
+def test_the_suggestion_indicator_is_its_patterns_own_search_on_real_replies():
+    """reply_features searches for a suggestion only where a professional or a service is named."""
+    from evaluation.converters import xstest
+    from udfs.features import REFERRAL_SUGGESTION
+
+    replies = [m["content"] for item in xstest() for m in item["messages"] if m["role"] == "assistant"]
+    expected = [bool(REFERRAL_SUGGESTION.search(r)) for r in replies]
+    assert sum(expected) > 20
+    assert reply_features(replies)[:, -1].astype(bool).tolist() == expected
 
 
 def test_lexicon_scores_of_a_message_are_features_of_the_sentiment_heads(heads):

@@ -77,9 +77,11 @@ def reply_features(texts: Sequence[str]) -> np.ndarray:
     for i, text in enumerate(texts):
         if not text:
             continue
+        professional, crisis = bool(PROFESSIONAL.search(text)), bool(CRISIS.search(text))
+        # A suggestion always names a professional or a service, so most replies skip its costly search.
         out[i] = (bool(REFUSAL.search(text[:OPENING_CHARS])), bool(REFUSAL.search(text)),
-                  bool(DISAGREEMENT.search(text)), bool(PROFESSIONAL.search(text)), bool(CRISIS.search(text)),
-                  bool(REFERRAL_SUGGESTION.search(text)))
+                  bool(DISAGREEMENT.search(text)), professional, crisis,
+                  (professional or crisis) and bool(REFERRAL_SUGGESTION.search(text)))
     return out
 
 
