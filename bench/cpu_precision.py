@@ -61,13 +61,14 @@ def agreement(per_dataset: int) -> dict:
     torch.set_num_threads(1)
     heads = load_heads({"heads_uri": ""})
     rng = np.random.default_rng(0)
+    settings = {p: _settings(p) for p in PRECISIONS}
     out = {}
     for name in DATASETS:
         items = CONVERTERS[name](None)
         items = [items[i] for i in sorted(rng.choice(len(items), min(per_dataset, len(items)), replace=False))]
         pdf = pd.DataFrame({"messages": [i["messages"] for i in items]})
         side = {p: decisions(pd.concat([classify_batch(pdf.iloc[s:s + CHUNK].reset_index(drop=True), heads,
-                                                       _settings(p), "cpu")
+                                                       settings[p], "cpu")
                                         for s in range(0, len(pdf), CHUNK)], ignore_index=True))
                 for p in PRECISIONS}
         out[name] = {head: {"n": len(a), "agree": float(np.mean([x == y for x, y in zip(a, side["bfloat16"][head])]))
