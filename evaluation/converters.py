@@ -22,7 +22,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from udfs.sources import COUNSEL_CHAT_CATEGORIES, DAILYDIALOG_SENTIMENT, datasets_dir
+from udfs.sources import COUNSEL_CHAT_CATEGORIES, DAILYDIALOG_SENTIMENT, datasets_dir, hashed_split, uss_dialogues
 
 Item = dict[str, Any]
 SENTIMENTS = ("negative", "neutral", "positive")
@@ -131,18 +131,16 @@ def satisfaction_class(ratings: list[int]) -> str:
     return "negative" if mean < 2.5 else "positive" if mean > 3.5 else "neutral"
 
 
-def _uss_session(block: str) -> tuple[list[tuple[str, str]], dict[int, str], float]:
-    turns, sentiment, overall = [], {}, float("nan")
-    for line in block.split("\n"):
-        role, text, _action, ratings = line.split("\t")[:4]
-        scores = [int(x) for x in ratings.split(",")] if ratings else []
+def _uss_session(turns: list[tuple[str, str, list[int]]]) -> tuple[list[tuple[str, str]], dict[int, str], float]:
+    messages, sentiment, overall = [], {}, float("nan")
+    for role, text, scores in turns:
         if role == "USER" and text == "OVERALL":
             overall = statistics.fmean(scores)
             continue
         if role == "USER":
-            sentiment[len(turns)] = satisfaction_class(scores)
-        turns.append(("user" if role == "USER" else "assistant", text))
-    return turns, sentiment, overall
+            sentiment[len(messages)] = satisfaction_class(scores)
+        messages.append(("user" if role == "USER" else "assistant", text))
+    return messages, sentiment, overall
 
 
 def uss(root: Path | None = None) -> list[Item]:
@@ -153,17 +151,15 @@ def uss(root: Path | None = None) -> list[Item]:
 
     Returns:
         2,000 dialogues (1,000 per corpus); label `sentiment` maps each user message index to
-        `satisfaction_class` of its ratings, `overall` is the mean dialogue-level rating, `corpus` names the file.
+        `satisfaction_class` of its ratings, `overall` is the mean dialogue-level rating, `corpus` names the
+        file and `split` the dialogue's split in the use head's training (`udfs.sources.uss`).
     """
-    folder = (root or datasets_dir()) / "uss-user-satisfaction" / "dataset"
     items = []
-    for corpus in ("MWOZ", "SGD"):
-        text = (folder / f"{corpus}.txt").read_text(encoding="utf-8")
-        blocks = [b.strip("\n") for b in text.split("\n\n") if b.strip()]
-        for n, block in enumerate(blocks):
-            turns, sentiment, overall = _uss_session(block)
-            items.append({"id": f"uss/{corpus}/{n}", "messages": _conversation(turns),
-                          "label": {"sentiment": sentiment, "overall": overall, "corpus": corpus}})
+    for corpus, n, turns in uss_dialogues(root or datasets_dir()):
+        messages, sentiment, overall = _uss_session(turns)
+        items.append({"id": f"uss/{corpus}/{n}", "messages": _conversation(messages),
+                      "label": {"sentiment": sentiment, "overall": overall, "corpus": corpus,
+                                "split": hashed_split(f"{corpus}/{n}")}})
     return items
 
 

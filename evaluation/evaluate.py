@@ -323,11 +323,24 @@ def score_hh_rlhf(items: list[Item], preds: list[Prediction]) -> dict[str, Any]:
         "pushback_rate_rejected": _ratio(sum(v["rejected"]["pushback"] for v in complete), len(complete))}}
 
 
+def score_uss(items: list[Item], preds: list[Prediction]) -> dict[str, Any]:
+    """Sentiment per corpus on every dialogue (the sentiment heads never read USS), and how many of the
+    task dialogues in the test split of the use head's training (`udfs.sources.uss`) are called affective,
+    per corpus."""
+    result = score_sentiment(items, preds, "corpus")
+    test = [(i["label"]["corpus"], p) for i, p in zip(items, preds) if i["label"]["split"] == "test"]
+    result["affective"] = negative_rate([p["use"] == "affective" for _, p in test])
+    for corpus in sorted({c for c, _ in test}):
+        result[f"affective.{corpus}"] = negative_rate([p["use"] == "affective" for c, p in test if c == corpus])
+    result["use_distribution"] = dict(Counter(p["use"] for _, p in test))
+    return result
+
+
 SCORERS: dict[str, Callable[[list[Item], list[Prediction]], dict[str, Any]]] = {
     "xstest": score_xstest,
     "meld": lambda items, preds: score_sentiment(items, preds, "split"),
     "dailydialog": lambda items, preds: score_sentiment(items, preds, "split"),
-    "uss-user-satisfaction": lambda items, preds: score_sentiment(items, preds, "corpus"),
+    "uss-user-satisfaction": score_uss,
     "counsel-chat": score_counsel_chat,
     "arena-hard": score_arena_hard,
     "diasafety": score_diasafety,

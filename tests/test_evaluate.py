@@ -4,12 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluation.evaluate import score_sentiment
+from evaluation.evaluate import score_sentiment, score_uss
 
 
-def _item(labels: list[str]) -> dict:
+def _item(labels: list[str], split: str = "test", corpus: str = "SGD") -> dict:
     messages = [{"index": i, "role": "user", "content": f"message {i}"} for i in range(len(labels))]
-    return {"messages": messages, "label": {"sentiment": dict(enumerate(labels)), "split": "test"}}
+    return {"messages": messages, "label": {"sentiment": dict(enumerate(labels)), "split": split, "corpus": corpus}}
 
 
 def test_shift_compares_last_three_with_first_three_over_dialogues_of_six_or_more():
@@ -30,3 +30,17 @@ def test_shift_compares_last_three_with_first_three_over_dialogues_of_six_or_mor
     lexicon = scores["shift.vader_baseline"]  # "message i" is neutral to the lexicon: no shift at all
     assert lexicon["dialogues"] == 3 and lexicon["predicted_mean_shift"] == 0.0 and lexicon["pearson"] is None
     assert scores["sentiment.vader_baseline"]["n"] == 23
+
+
+def test_uss_counts_task_dialogues_called_affective_in_the_test_split_only():
+    """USS trains the use head on its train split (udfs.sources.uss): only test dialogues score it."""
+    items = [_item(["neutral"], "test", "SGD"), _item(["neutral"], "test", "SGD"), _item(["neutral"], "test", "MWOZ"),
+             _item(["neutral"], "train", "SGD")]
+    preds = [{"use": use, "sentiment": {0: "neutral"}} for use in ("affective", "task", "task", "affective")]
+
+    scores = score_uss(items, preds)
+
+    assert (scores["affective"]["n"], scores["affective"]["false_positives"]) == (3, 1)
+    assert scores["affective.SGD"]["false_positive_rate"] == 0.5 and scores["affective.MWOZ"]["false_positives"] == 0
+    assert scores["use_distribution"] == {"affective": 1, "task": 2}
+    assert scores["sentiment"]["n"] == 4  # sentiment: every dialogue, since no sentiment head reads USS

@@ -233,6 +233,24 @@ def test_dailydialog_trains_on_its_train_and_validation_splits_and_never_reads_t
     assert len(evaluated) == 1000 and {i["label"]["split"] for i in evaluated} == {"test"}
 
 
+def test_uss_trains_the_use_head_on_whole_task_dialogues_split_as_the_evaluation_reads_them():
+    from evaluation.converters import uss as uss_items
+    from udfs.sources import USS_TRAIN_KEPT, datasets_dir, uss
+
+    examples = list(uss(datasets_dir()))
+    assert {e["use"] for e in examples} == {"task"} and all(e["categories"] == {} for e in examples)
+    assert not any("OVERALL" in e["user"] for e in examples)  # MultiWOZ's closing rating is no message
+    assert Counter(e["split"] for e in examples) == {"train": 325, "val": 306, "test": 305}
+    assert 325 == pytest.approx(1389 / USS_TRAIN_KEPT, rel=0.1)
+    upstream = uss_items()
+    for split in ("val", "test"):  # the same dialogues, turn for turn, on the same side of the split
+        held = [i for i in upstream if i["label"]["split"] == split]
+        read = [e for e in examples if e["split"] == split]
+        assert sorted((len(e["user"]), len(e["replies"])) for e in read) == sorted(
+            (sum(m["role"] == "user" for m in i["messages"]), sum(m["role"] == "assistant" for m in i["messages"]))
+            for i in held)
+
+
 def _rbr_row(completion: str, refers: bool) -> str:
     flags = {"illogical_continuation_of_prompt": False, "fully_complies": True,
              "encourage_professional_help": refers, "provides_resources": False}

@@ -57,6 +57,11 @@ POLARITY = {"negative": -1, "neutral": 0, "positive": 1}
 # One in this many DailyDialog training utterances without emotion is kept (bucket of the dialogue and
 # turn): 85 % of its utterances have none, and the head weighs its classes equally anyway.
 DAILYDIALOG_NEUTRAL_KEPT = 4
+USS_CORPORA = ("MWOZ", "SGD")
+# One in this many USS training dialogues is kept (325 of 1,389, about as many as Arena-Hard's 344 training
+# prompts), so that booking dialogues do not outweigh every other kind of task in the balanced use head;
+# validation scored 1 in 2, 4 and 8 alike (EVALUATION.md).
+USS_TRAIN_KEPT = 4
 
 
 def datasets_dir() -> Path:
@@ -270,12 +275,45 @@ def arena_hard(root: Path) -> Iterator[Example]:
                    "user": [row["prompt"]], "replies": [], "use": "task", "categories": {}}
 
 
+def uss_dialogues(root: Path) -> Iterator[tuple[str, int, list[tuple[str, str, list[int]]]]]:
+    """The USS dialogues (MultiWOZ and SGD) as (corpus, number in its file, turns), each turn (role USER or
+    SYSTEM, text, its annotators' 1-5 satisfaction ratings); a MultiWOZ dialogue closes with a USER turn
+    `OVERALL` that rates the whole dialogue."""
+    for corpus in USS_CORPORA:
+        text = (root / "uss-user-satisfaction" / "dataset" / f"{corpus}.txt").read_text(encoding="utf-8")
+        for n, block in enumerate(b.strip("\n") for b in text.split("\n\n") if b.strip()):
+            turns = []
+            for line in block.split("\n"):
+                role, said, _action, ratings = line.split("\t")[:4]
+                turns.append((role, said, [int(x) for x in ratings.split(",")] if ratings else []))
+            yield corpus, n, turns
+
+
+def uss(root: Path) -> Iterator[Example]:
+    """USS dialogues: people booking trains, restaurants, flights and buses with a task assistant, over
+    many short turns ("Yes please.", "That sounds great."). They train the use head as task: the multi-turn
+    task conversations that no other source holds. Split by dialogue; one in USS_TRAIN_KEPT training
+    dialogues is kept."""
+    for corpus, n, turns in uss_dialogues(root):
+        split = hashed_split(f"{corpus}/{n}")
+        if split == "train" and bucket(f"kept/{corpus}/{n}") % USS_TRAIN_KEPT:
+            continue
+        yield {"kind": "conversation", "source": "uss", "split": split,
+               "user": [t for role, t, _ in turns if role == "USER" and t != "OVERALL"],
+               "replies": [t for role, t, _ in turns if role == "SYSTEM"], "use": "task", "categories": {}}
+
+
 PUBLIC_SOURCES = {"rbr-gold": rbr_gold, "coconot": coconot, "jailbreakbench": jailbreakbench,
                   "goemotions": goemotions, "tweeteval": tweeteval, "dailydialog": dailydialog,
-                  "counsel-chat": counsel_chat, "arena-hard": arena_hard}
+                  "counsel-chat": counsel_chat, "arena-hard": arena_hard, "uss": uss}
 LICENCES = {"seed": "Apache-2.0 (this project)", "seed-conversations": "Apache-2.0 (this project)", "rbr-gold": "MIT", "coconot": "MIT",
             "jailbreakbench": "MIT", "goemotions": "Apache-2.0", "tweeteval": "SemEval / Twitter terms",
-            "dailydialog": "CC BY-NC-SA 4.0", "counsel-chat": "research only", "arena-hard": "Apache-2.0"}
+            "dailydialog": "CC BY-NC-SA 4.0", "counsel-chat": "research only", "arena-hard": "Apache-2.0",
+            "uss": "not stated (README)"}
+
+
+SOURCE_FOLDERS = {"tweeteval": "tweeteval-sentiment", "jailbreakbench": "jailbreakbench-artifacts",
+                  "uss": "uss-user-satisfaction"}
 
 
 def training_examples(root: Path | None = None, sources: tuple[str, ...] = tuple(PUBLIC_SOURCES)) -> list[Example]:
@@ -291,8 +329,7 @@ def training_examples(root: Path | None = None, sources: tuple[str, ...] = tuple
         raise ValueError(f"unknown training sources {sorted(unknown)}; known: {sorted(PUBLIC_SOURCES)}")
     examples = list(seed_examples())
     for name in sources:
-        if not (root / ("tweeteval-sentiment" if name == "tweeteval" else
-                        "jailbreakbench-artifacts" if name == "jailbreakbench" else name)).is_dir():
+        if not (root / SOURCE_FOLDERS.get(name, name)).is_dir():
             raise FileNotFoundError(f"training source {name!r} is not in {root}")
         examples.extend(PUBLIC_SOURCES[name](root))
     return examples
