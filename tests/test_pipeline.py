@@ -70,11 +70,11 @@ def _labels(root: Path) -> list[dict]:
 
 
 # The raw classifier's released figures that are within max(0.01, 15 % of the truth) of the generator's
-# labels, here and on `make run`'s 3,000 conversations (EVALUATION.md). The other shares (affective and its
-# categories) and the referral rate of affective conversations are not yet: EVALUATION.md says by how much
-# and why.
+# labels, here and on `make run`'s 3,000 conversations (EVALUATION.md). The other shares and the referral
+# rate of affective conversations are not yet: EVALUATION.md says by how much and why (content creation
+# left the list, and coaching joined it, when the use head read USS's task dialogues).
 FIGURES_WITHIN_TOLERANCE = ("pushback.all", "pushback.affective", "referral.all", "share.task",
-                            "share.content_creation", "share.romantic_roleplay")
+                            "share.coaching", "share.romantic_roleplay")
 
 
 def test_headline_figures_match_the_generators_truth(run):
