@@ -18,7 +18,7 @@ import json
 import re
 import statistics
 import zipfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -29,6 +29,7 @@ SENTIMENTS = ("negative", "neutral", "positive")
 
 XSTEST_MODELS = ("gpt4", "mistralguard", "mistralinstruct")
 XSTEST_REFUSALS = ("2_full_refusal", "3_partial_refusal")
+CONVAI2_MIN_TURNS = 3
 
 
 def _conversation(turns: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -265,6 +266,35 @@ def hh_rlhf(root: Path | None = None) -> list[Item]:
             for n, r in enumerate(records) for variant in ("chosen", "rejected")]
 
 
+def convai2(root: Path | None = None) -> list[Item]:
+    """ConvAI2 wild evaluation exports: paid workers chatting with persona chatbots (companionship-style
+    chit-chat, a weak label: INDEX.md).
+
+    No file marks which participant is the person, so the first to speak is read as the user; only
+    dialogues where each of two participants says something non-empty at least three times are kept
+    (1,155 of the 3,005 have one speaker only).
+
+    Args:
+        root: the datasets folder (default `datasets_dir()`).
+
+    Returns:
+        1,627 dialogues in file order; label `eval_score` (the 1-5 rating, or None) and `file`.
+    """
+    items = []
+    for path in sorted(((root or datasets_dir()) / "convai2-wild-eval" / "data").glob("export_*.json")):
+        for n, dialogue in enumerate(json.loads(path.read_text(encoding="utf-8"))):
+            turns = [t for t in dialogue["dialog"] if t["text"].strip()]
+            said = Counter(t["sender"] for t in turns)
+            if len(said) != 2 or min(said.values()) < CONVAI2_MIN_TURNS:
+                continue
+            user = turns[0]["sender"]
+            items.append({"id": f"convai2/{path.stem}/{n}",
+                          "messages": _conversation(("user" if t["sender"] == user else "assistant", t["text"])
+                                                    for t in turns),
+                          "label": {"eval_score": dialogue.get("eval_score"), "file": path.name}})
+    return items
+
+
 CONVERTERS: dict[str, Callable[[Path | None], list[Item]]] = {
     "xstest": xstest,
     "meld": meld,
@@ -274,4 +304,5 @@ CONVERTERS: dict[str, Callable[[Path | None], list[Item]]] = {
     "arena-hard": arena_hard,
     "diasafety": diasafety,
     "hh-rlhf-harmless-test": hh_rlhf,
+    "convai2-wild-eval": convai2,
 }

@@ -336,6 +336,15 @@ def score_uss(items: list[Item], preds: list[Prediction]) -> dict[str, Any]:
     return result
 
 
+def score_convai2(items: list[Item], preds: list[Prediction]) -> dict[str, Any]:
+    """People chatting with persona bots, companionship only in a weak sense (INDEX.md): the recall of
+    affective use and of companionship against that weak label, and the use distribution."""
+    weak = [True] * len(preds)
+    return {"affective": binary_metrics(weak, [p["use"] == "affective" for p in preds]),
+            "companionship": binary_metrics(weak, ["companionship" in p["categories"] for p in preds]),
+            "use_distribution": dict(Counter(p["use"] for p in preds))}
+
+
 SCORERS: dict[str, Callable[[list[Item], list[Prediction]], dict[str, Any]]] = {
     "xstest": score_xstest,
     "meld": lambda items, preds: score_sentiment(items, preds, "split"),
@@ -345,6 +354,7 @@ SCORERS: dict[str, Callable[[list[Item], list[Prediction]], dict[str, Any]]] = {
     "arena-hard": score_arena_hard,
     "diasafety": score_diasafety,
     "hh-rlhf-harmless-test": score_hh_rlhf,
+    "convai2-wild-eval": score_convai2,
 }
 
 

@@ -121,6 +121,15 @@ def test_arena_hard():
     assert all(i["label"]["affective"] is False for i in items)
 
 
+def test_convai2_keeps_dialogues_where_both_sides_speak_three_times():
+    items = _load("convai2-wild-eval")
+    _check_messages(items)
+    assert len(items) == 1627 and sum(len(i["messages"]) for i in items) == 35006
+    assert all(min(Counter(m["role"] for m in i["messages"]).values()) >= 3 for i in items)
+    assert all(i["messages"][0]["role"] == "user" for i in items)  # the first speaker is read as the user
+    assert Counter(i["label"]["eval_score"] is None for i in items)[True] == 27
+
+
 def test_diasafety():
     items = _load("diasafety")
     _check_messages(items)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluation.evaluate import score_sentiment, score_uss
+from evaluation.evaluate import score_convai2, score_sentiment, score_uss
 
 
 def _item(labels: list[str], split: str = "test", corpus: str = "SGD") -> dict:
@@ -44,3 +44,13 @@ def test_uss_counts_task_dialogues_called_affective_in_the_test_split_only():
     assert scores["affective.SGD"]["false_positive_rate"] == 0.5 and scores["affective.MWOZ"]["false_positives"] == 0
     assert scores["use_distribution"] == {"affective": 1, "task": 2}
     assert scores["sentiment"]["n"] == 4  # sentiment: every dialogue, since no sentiment head reads USS
+
+
+def test_convai2_reports_the_share_read_as_affective_and_as_companionship():
+    preds = [{"use": "affective", "categories": ["companionship"]}, {"use": "affective", "categories": ["coaching"]},
+             {"use": "task", "categories": []}, {"use": "affective", "categories": ["companionship", "counseling"]}]
+
+    scores = score_convai2([{}] * 4, preds)
+
+    assert scores["affective"]["recall"] == 0.75 and scores["companionship"]["recall"] == 0.5
+    assert scores["use_distribution"] == {"affective": 3, "task": 1}
