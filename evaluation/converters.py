@@ -22,7 +22,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from udfs.sources import COUNSEL_CHAT_CATEGORIES, DAILYDIALOG_SENTIMENT, datasets_dir, hashed_split, uss_dialogues
+from udfs.sources import COUNSEL_CHAT_CATEGORIES, DAILYDIALOG_SENTIMENT, datasets_dir, uss_dialogues, uss_split
 
 Item = dict[str, Any]
 SENTIMENTS = ("negative", "neutral", "positive")
@@ -160,7 +160,7 @@ def uss(root: Path | None = None) -> list[Item]:
         messages, sentiment, overall = _uss_session(turns)
         items.append({"id": f"uss/{corpus}/{n}", "messages": _conversation(messages),
                       "label": {"sentiment": sentiment, "overall": overall, "corpus": corpus,
-                                "split": hashed_split(f"{corpus}/{n}")}})
+                                "split": uss_split(corpus, n)}})
     return items
 
 

@@ -239,7 +239,7 @@ def test_uss_trains_the_use_head_on_whole_task_dialogues_split_as_the_evaluation
 
     examples = list(uss(datasets_dir()))
     assert {e["use"] for e in examples} == {"task"} and all(e["categories"] == {} for e in examples)
-    assert not any("OVERALL" in e["user"] for e in examples)  # MultiWOZ's closing rating is no message
+    assert not any("OVERALL" in e["user"] for e in examples)  # a dialogue's closing rating is no message
     assert Counter(e["split"] for e in examples) == {"train": 325, "val": 306, "test": 305}
     assert 325 == pytest.approx(1389 / USS_TRAIN_KEPT, rel=0.1)
     upstream = uss_items()

@@ -277,7 +277,7 @@ def arena_hard(root: Path) -> Iterator[Example]:
 
 def uss_dialogues(root: Path) -> Iterator[tuple[str, int, list[tuple[str, str, list[int]]]]]:
     """The USS dialogues (MultiWOZ and SGD) as (corpus, number in its file, turns), each turn (role USER or
-    SYSTEM, text, its annotators' 1-5 satisfaction ratings); a MultiWOZ dialogue closes with a USER turn
+    SYSTEM, text, its annotators' 1-5 satisfaction ratings); every dialogue closes with a USER turn
     `OVERALL` that rates the whole dialogue."""
     for corpus in USS_CORPORA:
         text = (root / "uss-user-satisfaction" / "dataset" / f"{corpus}.txt").read_text(encoding="utf-8")
@@ -289,13 +289,18 @@ def uss_dialogues(root: Path) -> Iterator[tuple[str, int, list[tuple[str, str, l
             yield corpus, n, turns
 
 
+def uss_split(corpus: str, n: int) -> str:
+    """The split of USS dialogue n of a corpus, in training and in the evaluation alike."""
+    return hashed_split(f"{corpus}/{n}")
+
+
 def uss(root: Path) -> Iterator[Example]:
     """USS dialogues: people booking trains, restaurants, flights and buses with a task assistant, over
     many short turns ("Yes please.", "That sounds great."). They train the use head as task: the multi-turn
     task conversations that no other source holds. Split by dialogue; one in USS_TRAIN_KEPT training
     dialogues is kept."""
     for corpus, n, turns in uss_dialogues(root):
-        split = hashed_split(f"{corpus}/{n}")
+        split = uss_split(corpus, n)
         if split == "train" and bucket(f"kept/{corpus}/{n}") % USS_TRAIN_KEPT:
             continue
         yield {"kind": "conversation", "source": "uss", "split": split,
