@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from udfs.features import reply_features
-from udfs.heads import MODEL_DIR, head_input, with_tail
+from udfs.heads import CATEGORIES, MODEL_DIR, head_input, with_tail
 
 
 def test_the_shipped_model_is_the_one_its_metrics_describe(heads):
@@ -20,6 +20,8 @@ def test_the_shipped_model_is_the_one_its_metrics_describe(heads):
     assert heads.sentiment_branch_version == (metrics.get("sentiment_branch") or {}).get("version")
     for name in ("pushback", "referral"):  # more replies, a higher bar: the same error rate per conversation
         assert 0.5 <= heads.threshold(name, 1) <= heads.threshold(name, 15) <= heads.threshold(name, 100) < 1
+    # categories decide at 0.5 on their calibrated probability, not at a best-F1 point that moves with one row
+    assert [heads.threshold(f"category.{c}") for c in CATEGORIES] == [0.5] * len(CATEGORIES)
     # every head was fitted and calibrated on the fixed splits, and scored on test data it never saw
     assert {"pushback.all", "referral.all", "sentiment.all", "use.all"} <= set(metrics["test"])
     assert all(metrics["counts"][f"reply|{s}|test"] > 0 for s in ("seed", "rbr-gold", "jailbreakbench"))
