@@ -32,6 +32,16 @@ def test_wilson_interval_matches_the_textbook_value(spark):
     assert row["h"] == pytest.approx(0.17437, abs=1e-4)
 
 
+def test_wilson_interval_holds_a_rate_of_none_or_all_exactly(spark):
+    """Float rounding left 0 of 20 with a lower bound above 0, outside its own interval."""
+    z = z_value(0.95)
+    bounds = [c.alias(f"{name}{i}") for i, (k, n) in enumerate([(0, 20), (20, 20), (0, 7), (7, 7)])
+              for name, c in zip(("l", "h"), wilson(F.lit(k), F.lit(n), z))]
+    row = spark.range(1).select(*bounds).first()
+    assert (row["l0"], row["h1"], row["l2"], row["h3"]) == (0.0, 1.0, 0.0, 1.0)
+    assert row["h0"] == pytest.approx(0.1611, abs=1e-4) and row["l1"] == pytest.approx(1 - 0.1611, abs=1e-4)
+
+
 def test_prevalence_states_numerator_denominator_and_users(spark):
     rows = {(r["measure"], r["population"]): r for r in prevalence(_labels(spark), z=1.96).collect()}
     assert (rows[("affective", "all conversations")]["conversations"],
