@@ -15,6 +15,11 @@ def seed():
     return read_seed()
 
 
+def _reason_fits_pushback(row: dict) -> bool:
+    """A known reason exactly when the reply pushes back."""
+    return row["pushback_reason"] in PUSHBACK_REASONS if row["pushback"] else row["pushback_reason"] is None
+
+
 def test_conversations_are_labelled_as_the_guidelines_say(seed):
     conversations = seed["conversations"]
     ids = [c["id"] for c in conversations]
@@ -36,13 +41,13 @@ def test_reply_labels_name_existing_replies_once_and_say_something(seed):
     for r in seed["reply_labels"]:
         assert 0 <= r["reply"] < replies[r["id"]], r
         assert r["pushback"] or r["referral"], r  # every reply not listed does neither
-        assert (r["pushback_reason"] in PUSHBACK_REASONS) if r["pushback"] else r["pushback_reason"] is None, r
+        assert _reason_fits_pushback(r), r
 
 
 def test_labelled_replies_and_messages_use_the_label_vocabularies(seed):
     ids = [a["id"] for a in seed["assistant_messages"]]
     assert len(set(ids)) == len(ids)
     for a in seed["assistant_messages"]:
-        assert (a["pushback_reason"] in PUSHBACK_REASONS) if a["pushback"] else a["pushback_reason"] is None, a["id"]
+        assert _reason_fits_pushback(a), a["id"]
         assert isinstance(a["referral"], bool) and a["text"].strip() and a["user_before"].strip(), a["id"]
     assert {int(u["sentiment"]) for u in seed["user_messages"]} <= {-2, -1, 0, 1, 2}

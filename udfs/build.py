@@ -392,7 +392,7 @@ def build(out: Path, *, cache: Path, seed: int, conversation_fpr: float, batch_s
         thresholds[name] = conversation_thresholds(p, truth.astype(bool), conversation_fpr)
     # Categories keep 0.5 on their calibrated probability, the decision their C was chosen for: it flags
     # about as many validation conversations as are labelled, and a share is what the product publishes.
-    # A threshold at the best validation F1 moved with single rows (EVALUATION.md, "Categories: 0.5").
+    # A threshold at the best validation F1 moved with single rows (EVALUATION.md, "Use: tasks told with feeling").
     thresholds.update({f"category.{c}": 0.5 for c in CATEGORIES}, sentiment_strength=0.5)
     model = Heads("pending", heads, {}, thresholds, replier, branch, TAIL_HEADS)
     metrics = {"val": split_scores(model, tables, "val"), "test": split_scores(model, tables, "test"),
