@@ -337,3 +337,30 @@ def test_pushback_reads_the_request_and_use_reads_the_replies(heads):
         expected = heads["use"].proba(with_context(user_side, pool(context)[None, :]))[0]
         assert out["use_score"][row] == pytest.approx(float(expected.max()), abs=1e-5), row
     assert out["use_score"][2] != pytest.approx(out["use_score"][3], abs=1e-4)
+
+
+def test_categories_read_the_first_user_turn_beside_the_pooled_ones(heads):
+    """Two conversations with the same user turns in another order pool to the same vector, and only the
+    categories, which also read the first turn, tell them apart (use reads the pool alone)."""
+    import pandas as pd
+
+    from udfs import encoder
+    from udfs.classifier import classify_batch
+    from udfs.heads import CATEGORIES, pool, with_context
+
+    turns = ["My sister keeps borrowing money and never pays it back. How do I say no without a fight?",
+             "Honestly I haven't slept properly in weeks and I feel empty all the time."]
+    reply = "That sounds hard. Let's take it one step at a time."
+    pdf = pd.DataFrame({"messages": [
+        _messages(("user", turns[0]), ("assistant", reply), ("user", turns[1]), ("assistant", reply)),
+        _messages(("user", turns[1]), ("assistant", reply), ("user", turns[0]), ("assistant", reply))]})
+    out = classify_batch(pdf, heads, udfs.ClassifierSettings(cpu_precision="float32"))
+    users, replies = encoder.embed(turns)[0], encoder.embed([reply])[0]
+    for row, first in ((0, users[0]), (1, users[1])):
+        x = with_context(np.concatenate([pool(users), first])[None, :], pool(replies)[None, :])
+        for c in CATEGORIES:
+            expected = heads[f"category.{c}"].proba(x)[0, 1]
+            assert out["category_scores"][row][c] == pytest.approx(float(expected), abs=1e-5), (row, c)
+    np.testing.assert_allclose(out["embedding"][0], out["embedding"][1], atol=1e-6)
+    assert out["use_score"][0] == pytest.approx(out["use_score"][1], abs=1e-6)
+    assert out["category_scores"][0]["interpersonal_advice"] > out["category_scores"][1]["interpersonal_advice"] + 0.05

@@ -14,7 +14,8 @@ def _vectors(rng, n):
 
 def _row(rng, *, pushback, referral, n_assistant=3, reason=None):
     return {
-        "pooled": _vectors(rng, 1)[0].tolist(), "context": _vectors(rng, 1)[0].tolist(), "use": "affective" if pushback else "task",
+        "pooled": _vectors(rng, 1)[0].tolist(), "first": _vectors(rng, 1)[0].tolist(),
+        "context": _vectors(rng, 1)[0].tolist(), "use": "affective" if pushback else "task",
         "categories": ["counseling"] if pushback else [],
         "user": [{"message_index": 0, "embedding": _vectors(rng, 1)[0].tolist(), "features": [0.5, 0.3, 0.0, 0.7]},
                  {"message_index": 2, "embedding": _vectors(rng, 1)[0].tolist(), "features": [-0.5, 0.0, 0.4, 0.6]}],
@@ -43,6 +44,7 @@ def test_positive_instance_is_the_message_the_base_heads_score_highest(heads):
     np.testing.assert_allclose(data.asst_context[0], contexts[top])
     np.testing.assert_allclose(data.asst_features[0], features[top])
     np.testing.assert_allclose(data.conv_context, [pushed["context"], plain["context"]])
+    np.testing.assert_allclose(data.conv_first, [pushed["first"], plain["first"]])
     assert data.asst_referral == [False] * 4
     assert data.conv_use == ["affective", "task"] and data.conv_categories == [["counseling"], []]
     # only user messages that carry a label are used; index 9 does not exist
@@ -103,7 +105,7 @@ def test_a_context_head_learns_what_only_the_context_explains():
     n = 600  # more examples than dimensions: the replies' noise cannot be memorised
     pushed = [i < n // 2 for i in range(n)]
     data = TrainingSet(
-        conv_x=_vectors(rng, 40), conv_context=_vectors(rng, 40), conv_use=["task", "affective"] * 20,
+        conv_x=_vectors(rng, 40), conv_first=_vectors(rng, 40), conv_context=_vectors(rng, 40), conv_use=["task", "affective"] * 20,
         conv_categories=[[] if i % 2 == 0 else [CATEGORIES[(i // 2) % len(CATEGORIES)]] for i in range(40)],
         asst_x=_vectors(rng, n), asst_context=_requests(rng, n), asst_features=np.zeros((n, N_FEATURES), np.float32),
         asst_pushback=pushed,
@@ -113,6 +115,9 @@ def test_a_context_head_learns_what_only_the_context_explains():
         user_sentiment=[-2, -1, 0, 1, 2] * 10, asst_tail=_vectors(np.random.default_rng(9), n))
     heads = fit_heads(data, version="t", seed=0, c=1.0)
     assert heads["pushback"].coef.shape == (1, 768 + N_FEATURES) and heads["use"].coef.shape[1] == 768
+    # the categories read the pooled user turns, the first user turn and the pooled replies
+    assert heads.first_turn_heads == tuple(f"category.{c}" for c in CATEGORIES)
+    assert heads["category.coaching"].coef.shape == (1, 3 * 384)
     # referral reads a reply's first and last windows
     assert heads["referral"].coef.shape == (1, 768 + N_FEATURES) and heads.tail_heads == ("referral",)
     # sentiment: polarity over -1, 0, 1 and the strength of the polarised messages (+-2 against +-1)
@@ -134,12 +139,15 @@ def test_heads_of_an_older_format_are_refused_with_a_clear_error(heads, tmp_path
     heads.save(tmp_path)
     assert Heads.load(tmp_path).heads["pushback"].coef.shape == (1, 768 + N_FEATURES)
     meta = json.loads((tmp_path / "heads.json").read_text())
-    # heads of format 7 had no tail heads, and read as they did
-    older = {k: v for k, v in meta.items() if k != "tail_heads"}
+    # heads of format 8 had no first-turn heads, and those of format 7 no tail heads; they read as they did
+    older = {k: v for k, v in meta.items() if k != "first_turn_heads"}
+    (tmp_path / "heads.json").write_text(json.dumps({**older, "format": 8}))
+    assert Heads.load(tmp_path).first_turn_heads == () and Heads.load(tmp_path).tail_heads == ("referral",)
+    older = {k: v for k, v in older.items() if k != "tail_heads"}
     (tmp_path / "heads.json").write_text(json.dumps({**older, "format": 7}))
     assert Heads.load(tmp_path).tail_heads == ()
     del meta["format"]  # as written by the version that read each message alone
     (tmp_path / "heads.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError,
-                       match="heads of format 1, this version reads formats \\(5, 6, 7, 8\\).*affective train"):
+                       match="heads of format 1, this version reads formats \\(5, 6, 7, 8, 9\\).*affective train"):
         Heads.load(tmp_path)

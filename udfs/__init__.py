@@ -75,7 +75,8 @@ def train_on_labels(rows: list[dict], model_cfg: dict[str, Any], *, base: Heads,
     version = training_version(data, base.version)
     heads = fit_heads(data, version=version, seed=model_cfg["seed"], c=model_cfg["heads_regularization"])
     return Heads(version, heads.heads, {**heads.metrics, **{f"balance.{k}": v for k, v in data.balance().items()}},
-                 reply_branch=base.reply_branch, sentiment_branch=base.sentiment_branch, tail_heads=heads.tail_heads)
+                 reply_branch=base.reply_branch, sentiment_branch=base.sentiment_branch, tail_heads=heads.tail_heads,
+                 first_turn_heads=heads.first_turn_heads)
 
 
 BACKEND_TASKS = ("use", "pushback", "pushback_reason", "referral", "sentiment")

@@ -38,8 +38,8 @@ import numpy as np
 from udfs import encoder
 from udfs.features import LEXICON_NAMES, message_features, refusal_baseline, reply_features
 from udfs.finetune import BRANCH_LAYERS, POLARITY, REPLY, Objective, reply_labels, train_branch
-from udfs.heads import (CATEGORIES, CONTEXT_HEADS, HEADS_FORMAT, TAIL_HEADS, Head, Heads, file_version,
-                        fit_logistic, head_input, pool, with_tail)
+from udfs.heads import (CATEGORIES, CONTEXT_HEADS, FIRST_TURN_HEADS, HEADS_FORMAT, TAIL_HEADS, Head, Heads,
+                        file_version, first_turn, fit_logistic, head_input, pool, with_first_turn, with_tail)
 from udfs.sources import LICENCES, PUBLIC_SOURCES, training_examples
 
 logger = logging.getLogger(__name__)
@@ -95,7 +95,8 @@ def reply_table(examples: list[dict], vec: dict[str, np.ndarray], reply_vec: dic
 
 def conversation_table(examples: list[dict], vec: dict[str, np.ndarray]) -> dict[str, Any]:
     rows = [e for e in examples if e["kind"] == "conversation"]
-    return {"rows": rows, "x": np.stack([pool(np.stack([vec[t] for t in e["user"]])) for e in rows]),
+    users = [np.stack([vec[t] for t in e["user"]]) for e in rows]
+    return {"rows": rows, "x": np.stack([pool(u) for u in users]), "first": np.stack([first_turn(u) for u in users]),
             "context": np.stack([pool(np.stack([vec[t] for t in e["replies"]]) if e["replies"]
                                       else np.zeros((0, encoder.EMBEDDING_DIM))) for e in rows])}
 
@@ -131,7 +132,8 @@ def task_data(name: str, tables: dict[str, dict]) -> tuple[dict, list]:
 
 def inputs(name: str, t: dict, idx: np.ndarray, with_context: bool = True) -> np.ndarray:
     context = t.get("context")
-    vectors = with_tail(name, t["x"][idx], t["tail"][idx]) if "tail" in t else t["x"][idx]
+    vectors = (with_tail(name, t["x"][idx], t["tail"][idx]) if "tail" in t
+               else with_first_turn(name, t["x"][idx], t["first"][idx]) if "first" in t else t["x"][idx])
     return head_input(name, vectors, context[idx] if (context is not None and with_context) else None,
                       t["features"][idx] if "features" in t else None)
 
@@ -394,7 +396,7 @@ def build(out: Path, *, cache: Path, seed: int, conversation_fpr: float, batch_s
     # about as many validation conversations as are labelled, and a share is what the product publishes.
     # A threshold at the best validation F1 moved with single rows (EVALUATION.md, "Use: tasks told with feeling").
     thresholds.update({f"category.{c}": 0.5 for c in CATEGORIES}, sentiment_strength=0.5)
-    model = Heads("pending", heads, {}, thresholds, replier, branch, TAIL_HEADS)
+    model = Heads("pending", heads, {}, thresholds, replier, branch, TAIL_HEADS, FIRST_TURN_HEADS)
     metrics = {"val": split_scores(model, tables, "val"), "test": split_scores(model, tables, "test"),
                "fits": fits, "thresholds": thresholds, "conversation_fpr_target": conversation_fpr,
                "counts": {"|".join(k): n for k, n in
@@ -405,7 +407,8 @@ def build(out: Path, *, cache: Path, seed: int, conversation_fpr: float, batch_s
     version = _version(model)
     model = Heads(version, heads, {**{f"val.{k}": v["f1"] if "f1" in v else v["macro_f1"]
                                       for k, v in metrics["val"].items() if "baseline" not in k},
-                                   **summary_of_test_split(metrics["test"])}, thresholds, replier, branch, TAIL_HEADS)
+                                   **summary_of_test_split(metrics["test"])}, thresholds, replier, branch, TAIL_HEADS,
+                  FIRST_TURN_HEADS)
     out.mkdir(parents=True, exist_ok=True)
     model.save(out)
     (out / "metrics.json").write_text(json.dumps({"version": version, **metrics}, indent=1, sort_keys=True))
@@ -476,7 +479,7 @@ def first_per_group(examples: list[dict], limit: int) -> list[dict]:
 def _version(model: Heads) -> str:
     """A hash of every array, calibration and threshold: the same build gives the same version."""
     digest = hashlib.sha256(f"{encoder.ENCODER_NAME}|{model.reply_branch_version}|{model.sentiment_branch_version}|"
-                            f"format{HEADS_FORMAT}|tails{model.tail_heads}|"
+                            f"format{HEADS_FORMAT}|tails{model.tail_heads}|first{model.first_turn_heads}|"
                             f"{sorted(model.thresholds.items())}".encode())
     for name in sorted(model.heads):
         h = model.heads[name]

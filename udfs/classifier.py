@@ -2,7 +2,8 @@
 
 For a batch of conversations it embeds the selected user messages, every assistant message and the user
 message each one replies to in one length-sorted pass, then applies the heads: use and categories on the
-pooled user side with the pooled replies to it, pushback and its reason on each assistant message with
+pooled user side (and, where the model's heads read it, the first user turn) with the pooled replies to
+it, pushback and its reason on each assistant message with
 the user message before it, referral on each assistant message (its first and, where the model's
 referral head reads it, its last window), sentiment on each selected user message.
 """
@@ -18,8 +19,8 @@ from pyspark.sql import types as T
 
 from udfs import encoder
 from udfs.features import message_features, reply_features
-from udfs.heads import (CATEGORIES, SENTIMENT_CLASSES, Heads, head_input, no_context, pool, sentiment_class,
-                        with_context, with_tail)
+from udfs.heads import (CATEGORIES, SENTIMENT_CLASSES, Heads, first_turn, head_input, no_context, pool,
+                        sentiment_class, with_context, with_first_turn, with_tail)
 
 SENTIMENT_TYPE = T.StructType([
     T.StructField("message_index", T.IntegerType()),
@@ -277,10 +278,10 @@ def _sentiment_classes(heads: Heads, scorers: dict, vectors: np.ndarray, texts: 
     return TaskScores(SENTIMENT_CLASSES, np.eye(len(SENTIMENT_CLASSES))[classes + 2], polarity.errors)
 
 
-def _category_proba(heads: Heads, features: np.ndarray) -> np.ndarray:
+def _category_proba(heads: Heads, sides: UserSides) -> np.ndarray:
     """(n, len(CATEGORIES)): each category head's probability, one matrix product per head."""
-    return np.column_stack([heads[f"category.{c}"].proba(features)[:, 1] for c in CATEGORIES]) \
-        if len(features) else np.zeros((0, len(CATEGORIES)))
+    return np.column_stack([heads[f"category.{c}"].proba(sides.read_by(heads, f"category.{c}"))[:, 1]
+                            for c in CATEGORIES]) if len(sides.pooled) else np.zeros((0, len(CATEGORIES)))
 
 
 def _use_and_categories(use_p: np.ndarray, use_classes: list, category_p: np.ndarray, n_user: int,
@@ -310,16 +311,30 @@ def _category_thresholds(heads: Heads) -> list[float]:
     return [heads.threshold(f"category.{c}") for c in CATEGORIES]
 
 
-def _pooled(batch: EncodedBatch, row: int, turns: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
-    """The pooled user turns of a row and the pooled assistant replies to them (zeros: none)."""
-    turns = list(turns)
-    return pool(batch.vectors[[batch.user_at[row][t] for t in turns]]), pool(batch.vectors[batch.replies(row, turns)])
+@dataclass(frozen=True)
+class UserSides:
+    """Per conversation (or window): its pooled user turns, its first user turn and the pooled assistant
+    replies to them (zeros: none), what the use and category heads read."""
 
+    pooled: np.ndarray
+    first: np.ndarray
+    replies: np.ndarray
 
-def _stacked(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    if not pairs:
-        return no_context(0), no_context(0)
-    return np.stack([u for u, _ in pairs]), np.stack([a for _, a in pairs])
+    @classmethod
+    def of(cls, batch: EncodedBatch, spans: list[tuple[int, Iterable[int]]]) -> "UserSides":
+        """The sides of (row, user turns) spans of a batch."""
+        if not spans:
+            return cls(no_context(0), no_context(0), no_context(0))
+        users = [batch.vectors[[batch.user_at[row][t] for t in turns]] for row, turns in spans]
+        return cls(np.stack([pool(u) for u in users]), np.stack([first_turn(u) for u in users]),
+                   np.stack([pool(batch.vectors[batch.replies(row, list(turns))]) for row, turns in spans]))
+
+    def user_side(self, heads: Heads, name: str) -> np.ndarray:
+        return with_first_turn(name, self.pooled, self.first, heads.first_turn_heads)
+
+    def read_by(self, heads: Heads, name: str) -> np.ndarray:
+        """The input of head `name`: its user side beside the replies."""
+        return with_context(self.user_side(heads, name), self.replies)
 
 
 def _drift(heads: Heads, batch: EncodedBatch, plans: list, s: ClassifierSettings) -> list[list[dict]]:
@@ -328,8 +343,8 @@ def _drift(heads: Heads, batch: EncodedBatch, plans: list, s: ClassifierSettings
     drift: list[list[dict]] = [[] for _ in plans]
     if not spans:
         return drift
-    features = with_context(*_stacked([_pooled(batch, row, window) for row, _, window in spans]))
-    use_p, category_p = heads["use"].proba(features), _category_proba(heads, features)
+    sides = UserSides.of(batch, [(row, window) for row, _, window in spans])
+    use_p, category_p = heads["use"].proba(sides.read_by(heads, "use")), _category_proba(heads, sides)
     for i, (row, number, window) in enumerate(spans):
         use, _, categories = _use_and_categories(use_p[i], list(heads["use"].classes), category_p[i], len(window), s,
                                                  _category_thresholds(heads))
@@ -374,11 +389,12 @@ def classify_batch(pdf: pd.DataFrame, heads: Heads, s: ClassifierSettings, devic
     referral = _task_scores("referral", heads, scorers, referral_vectors, asst_texts, features=asst_features)
     sentiment = _sentiment_classes(heads, scorers, batch.sentiment_vectors[scored_at],
                                    [batch.texts[p] for p in scored_at])
-    pooled, replies = _stacked([_pooled(batch, row, plan[0]) for row, plan in enumerate(plans)])
+    sides = UserSides.of(batch, [(row, plan[0]) for row, plan in enumerate(plans)])
     joined = [("\n".join(batch.texts[batch.user_at[row][t]] for t in plan[0]),
                "\n".join(batch.texts[p] for p in batch.replies(row, plan[0]))) for row, plan in enumerate(plans)]
-    use_scores = _task_scores("use", heads, scorers, pooled, [u for u, _ in joined], (replies, [a for _, a in joined]))
-    category_p = _category_proba(heads, with_context(pooled, replies))
+    use_scores = _task_scores("use", heads, scorers, sides.user_side(heads, "use"), [u for u, _ in joined],
+                              (sides.replies, [a for _, a in joined]))
+    category_p = _category_proba(heads, sides)
     drift = _drift(heads, batch, plans, s)
     push_p, refer_p = pushback.positive(), referral.positive()
     # Where each message's scores sit in the task arrays.
@@ -408,7 +424,7 @@ def classify_batch(pdf: pd.DataFrame, heads: Heads, s: ClassifierSettings, devic
             "pushback_reason": reason.label(top) if pushed else None,
             "referral": refer_best >= _threshold(heads, scorers, "referral", len(a)),
             "referral_score": refer_best,
-            "embedding": pooled[row].astype(np.float32).tolist(),
+            "embedding": sides.pooled[row].astype(np.float32).tolist(),
             "user_sentiment": [
                 {"message_index": int(batch.message_index[scored_at[i]]), "user_turn": t,
                  "sentiment_class": int(sentiment.label(i)), "sentiment": float(sentiment.label(i)) / 2.0}

@@ -3,8 +3,8 @@ from the seed set and public human-labelled data, see udfs/build.py and udfs/MOD
 
 Every head reads the same 384-d embeddings, so each message goes through the encoder once. The heads in
 CONTEXT_HEADS read a message with its context, [vector, context vector]: pushback and its reason read an
-assistant message with the user message before it, use and categories the pooled user side with the
-pooled assistant replies to it. The context is zeros where there is none (a first message, a user-only
+assistant message with the user message before it, use and categories the pooled user side (beside the
+first user turn, FIRST_TURN_HEADS) with the pooled assistant replies to it. The context is zeros where there is none (a first message, a user-only
 conversation), and every context head is also trained on its examples without context. The heads in
 FEATURE_HEADS also read the reply's phrase indicators (udfs/features.py). Each head carries its
 calibration (a scale and shift of its logits, fitted on validation data) and the model its decision
@@ -47,12 +47,18 @@ FEATURE_HEADS = ("pushback", "pushback_reason", "referral", "sentiment", "sentim
 # 7: the reply heads read the reply branch's vectors where the model has one (a fine-tuned reply encoder
 #    before: such a model is refused).
 # 8: the heads in `Heads.tail_heads` read a reply's last window beside its first.
-HEADS_FORMAT = 8
-READABLE_FORMATS = (5, 6, 7, 8)  # heads of formats 5 to 7 read as they did (no tail heads)
+# 9: the heads in `Heads.first_turn_heads` read the first user turn beside the pooled user turns.
+HEADS_FORMAT = 9
+READABLE_FORMATS = (5, 6, 7, 8, 9)  # older heads read as they did (no tail heads before 8, no first turn before 9)
 # The heads that a model built by this version fits on a reply's last window beside its first
 # (encoder.Embedded.tail_vectors): a referral often closes a long reply, past the first window the
 # encoder reads (EVALUATION.md, "Referral: the reply's last window").
 TAIL_HEADS = ("referral",)
+# The conversation heads that a model built by this version fits on the first user turn beside the pooled
+# user turns: the opening usually states what the conversation is about, which later turns ("nothing
+# helps, I feel worse") dilute in the mean. Not use: a conversation that opens with a task and turns to
+# seeking support is affective (EVALUATION.md, "Categories: the first user turn").
+FIRST_TURN_HEADS = tuple(f"category.{c}" for c in CATEGORIES)
 MODEL_DIR = resources.files("udfs") / "model"
 # The fine-tuned weights a model may carry, by Heads field (each versioned in heads.json).
 WEIGHT_FILES = {"reply_branch": "reply_branch.safetensors", "sentiment_branch": "sentiment_branch.safetensors"}
@@ -67,13 +73,24 @@ def no_context(n: int) -> np.ndarray:
     return np.zeros((n, EMBEDDING_DIM), np.float32)
 
 
+def _beside(name: str, vectors: np.ndarray, extra: np.ndarray, readers: tuple[str, ...]) -> np.ndarray:
+    if name not in readers:
+        return vectors
+    return np.concatenate([vectors, extra], axis=1).astype(np.float32, copy=False)
+
+
 def with_tail(name: str, vectors: np.ndarray, tails: np.ndarray, tail_heads: tuple[str, ...] = TAIL_HEADS
               ) -> np.ndarray:
     """The reply vectors that head `name` reads: the first window's, and beside them the last window's
     where it is one of `tail_heads`."""
-    if name not in tail_heads:
-        return vectors
-    return np.concatenate([vectors, tails], axis=1).astype(np.float32, copy=False)
+    return _beside(name, vectors, tails, tail_heads)
+
+
+def with_first_turn(name: str, pooled: np.ndarray, first: np.ndarray,
+                    first_turn_heads: tuple[str, ...] = FIRST_TURN_HEADS) -> np.ndarray:
+    """The user side that conversation head `name` reads: the pooled user turns, and beside them the
+    first turn where it is one of `first_turn_heads`."""
+    return _beside(name, pooled, first, first_turn_heads)
 
 
 def head_input(name: str, vectors: np.ndarray, context: np.ndarray | None = None,
@@ -142,6 +159,8 @@ class Heads:
     sentiment_branch: bytes | None = field(default=None, repr=False)
     # The reply heads that read a reply's last window beside its first (with_tail).
     tail_heads: tuple[str, ...] = ()
+    # The conversation heads that read the first user turn beside the pooled ones (with_first_turn).
+    first_turn_heads: tuple[str, ...] = ()
 
     @property
     def reply_branch_version(self) -> str | None:
@@ -170,7 +189,7 @@ class Heads:
                 "thresholds": self.thresholds,
                 "classes": {name: list(h.classes) for name, h in self.heads.items()},
                 "calibration": {name: [h.scale, h.shift] for name, h in self.heads.items()},
-                "tail_heads": list(self.tail_heads),
+                "tail_heads": list(self.tail_heads), "first_turn_heads": list(self.first_turn_heads),
                 **{key: file_version(data) if data is not None else None for key, data in self._weights().items()}}
         for key, data in self._weights().items():
             if data is not None:
@@ -201,7 +220,8 @@ class Heads:
                 raise ValueError(f"{directory}: {name} is version {file_version(weights[key])}, "
                                  f"the heads were fitted on {meta[key]}")
         return cls(meta["version"], heads, meta["metrics"], meta["thresholds"], **weights,
-                   tail_heads=tuple(meta.get("tail_heads", ())))
+                   tail_heads=tuple(meta.get("tail_heads", ())),
+                   first_turn_heads=tuple(meta.get("first_turn_heads", ())))
 
 
 def file_version(data: bytes) -> str:
@@ -253,11 +273,17 @@ def pool(vectors: np.ndarray) -> np.ndarray:
     return mean / max(float(np.linalg.norm(mean)), 1e-9)
 
 
+def first_turn(vectors: np.ndarray) -> np.ndarray:
+    """The first of a conversation's user-turn embeddings, in order (zeros for none)."""
+    return vectors[0] if len(vectors) else np.zeros(EMBEDDING_DIM, np.float32)
+
+
 @dataclass(frozen=True)
 class TrainingSet:
     """Embeddings with their labels, per level the heads read."""
 
     conv_x: np.ndarray          # pooled user-side embeddings
+    conv_first: np.ndarray      # the first user turn's embedding
     conv_context: np.ndarray    # pooled assistant replies to those user messages (zeros: none)
     conv_use: list[str]
     conv_categories: list[list[str]]
@@ -304,8 +330,10 @@ def seed_training_set(encode_fn: Callable[[list[str]], np.ndarray],
     encode_sentiment_fn = encode_sentiment_fn or encode_fn
     data = read_seed(seed_dir)
     convs, assistant, user = data["conversations"], data["assistant_messages"], data["user_messages"]
+    users = [encode_fn(c["user_messages"]) for c in convs]
     return TrainingSet(
-        conv_x=np.stack([pool(encode_fn(c["user_messages"])) for c in convs]),
+        conv_x=np.stack([pool(u) for u in users]),
+        conv_first=np.stack([first_turn(u) for u in users]),
         conv_context=np.stack([pool(encode_fn(c["assistant_messages"])) for c in convs]),
         conv_use=[c["use"] for c in convs],
         conv_categories=[list(c["categories"]) for c in convs],
@@ -342,12 +370,13 @@ def fit_heads(data: TrainingSet, *, version: str, seed: int, c: float) -> Heads:
     pushed = np.array(data.asst_pushback, dtype=bool)
     scores = np.array(data.user_sentiment, dtype=int)
     polarised = scores != 0
-    conv = (data.conv_x, data.conv_context, None)
+    conv = (with_first_turn("use", data.conv_x, data.conv_first), data.conv_context, None)
     asst = (data.asst_x, data.asst_context, data.asst_features)
     refer = (with_tail("referral", data.asst_x, data.asst_tail), None, data.asst_features)
     specs = {
         "use": (conv, data.conv_use),
-        **{f"category.{cat}": ((data.conv_x[affective], data.conv_context[affective], None),
+        **{f"category.{cat}": ((with_first_turn(f"category.{cat}", data.conv_x, data.conv_first)[affective],
+                                data.conv_context[affective], None),
                                [cat in cats for cats, a in zip(data.conv_categories, affective) if a])
            for cat in CATEGORIES},
         "pushback": (asst, data.asst_pushback),
@@ -367,4 +396,4 @@ def fit_heads(data: TrainingSet, *, version: str, seed: int, c: float) -> Heads:
     metrics.update({"train_conversations": len(data.conv_use), "train_assistant_messages": len(data.asst_pushback),
                     "train_user_messages": len(data.user_sentiment)})
     logger.info("trained heads %s: %s", version, metrics)
-    return Heads(version, heads, metrics, tail_heads=TAIL_HEADS)
+    return Heads(version, heads, metrics, tail_heads=TAIL_HEADS, first_turn_heads=FIRST_TURN_HEADS)

@@ -17,7 +17,7 @@ from pyspark.sql import types as T
 from udfs import encoder
 from udfs.classifier import ClassifierSettings, encode_messages, pooled_turns
 from udfs.features import LEXICON_NAMES, N_FEATURES, message_features, reply_features
-from udfs.heads import Heads, TrainingSet, head_input, pool, with_tail
+from udfs.heads import Heads, TrainingSet, first_turn, head_input, pool, with_tail
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +25,7 @@ VECTOR = T.ArrayType(T.FloatType())
 EMBEDDED_TYPE = T.StructType([
     T.StructField("conversation_id", T.StringType()),
     T.StructField("pooled", VECTOR),
+    T.StructField("first", VECTOR),  # the first of the pooled user turns
     T.StructField("context", VECTOR),  # the pooled assistant replies to the pooled user turns
     T.StructField("assistant", T.ArrayType(T.StructType([
         T.StructField("message_index", T.IntegerType()), T.StructField("embedding", VECTOR),
@@ -67,8 +68,8 @@ def training_embedder(settings: ClassifierSettings, base: Heads
             out = []
             for row, cid in enumerate(pdf["conversation_id"]):
                 turns = pooled_turns(batch.n_user[row], settings)
-                out.append({"conversation_id": cid,
-                            "pooled": pool(batch.vectors[[batch.user_at[row][t] for t in turns]]).tolist(),
+                users = batch.vectors[[batch.user_at[row][t] for t in turns]]
+                out.append({"conversation_id": cid, "pooled": pool(users).tolist(), "first": first_turn(users).tolist(),
                             "context": pool(batch.vectors[batch.replies(row, turns)]).tolist(),
                             "assistant": messages(batch.assistant_at[row], batch.context_vectors(batch.before(row))),
                             "user": messages(batch.user_at[row].values())})
@@ -81,18 +82,19 @@ def labelled_training_set(rows: list[dict], base: Heads) -> TrainingSet:
     """A TrainingSet from embedded conversations joined with their human labels.
 
     Args:
-        rows: dicts with `pooled`, `context`, `assistant`, `user` (EMBEDDED_TYPE) and the label fields `use`,
+        rows: dicts with `pooled`, `first`, `context`, `assistant`, `user` (EMBEDDED_TYPE) and the label fields `use`,
             `categories`, `pushback`, `pushback_reason`, `referral`, `message_sentiment`.
         base: heads whose pushback and referral scores pick the positive assistant message.
 
     Returns:
         The training set (conversations without assistant messages add no pushback examples).
     """
-    conv_x, conv_context, uses, cats = [], [], [], []
+    conv_x, conv_first, conv_context, uses, cats = [], [], [], [], []
     asst_x, asst_tail, asst_context, asst_features, pushed, reasons, referred = [], [], [], [], [], [], []
     user_x, user_features, sentiment = [], [], []
     for r in rows:
         conv_x.append(np.asarray(r["pooled"], dtype=np.float32))
+        conv_first.append(np.asarray(r["first"], dtype=np.float32))
         conv_context.append(np.asarray(r["context"], dtype=np.float32))
         uses.append(r["use"])
         cats.append(list(r["categories"] or []))
@@ -129,7 +131,7 @@ def labelled_training_set(rows: list[dict], base: Heads) -> TrainingSet:
         return np.asarray(vectors, dtype=np.float32).reshape(-1, encoder.EMBEDDING_DIM)
 
     return TrainingSet(
-        conv_x=matrix(conv_x), conv_context=matrix(conv_context), conv_use=uses, conv_categories=cats,
+        conv_x=matrix(conv_x), conv_first=matrix(conv_first), conv_context=matrix(conv_context), conv_use=uses, conv_categories=cats,
         asst_x=matrix(asst_x), asst_tail=matrix(asst_tail), asst_context=matrix(asst_context),
         asst_features=np.asarray(asst_features, dtype=np.float32).reshape(-1, N_FEATURES), asst_pushback=pushed,
         asst_reason=reasons, asst_referral=referred,
@@ -144,7 +146,7 @@ def training_version(data: TrainingSet, base_version: str) -> str:
     import hashlib
 
     digest = hashlib.sha256(base_version.encode())
-    for array in (data.conv_x, data.conv_context, data.asst_x, data.asst_tail, data.asst_context, data.asst_features,
+    for array in (data.conv_x, data.conv_first, data.conv_context, data.asst_x, data.asst_tail, data.asst_context, data.asst_features,
                   data.user_x, data.user_features):
         digest.update(np.ascontiguousarray(array).tobytes())
     digest.update(repr((data.conv_use, data.conv_categories, data.asst_pushback, data.asst_reason,
