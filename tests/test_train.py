@@ -105,7 +105,8 @@ def test_a_context_head_learns_what_only_the_context_explains():
     n = 600  # more examples than dimensions: the replies' noise cannot be memorised
     pushed = [i < n // 2 for i in range(n)]
     data = TrainingSet(
-        conv_x=_vectors(rng, 40), conv_first=_vectors(rng, 40), conv_context=_vectors(rng, 40), conv_use=["task", "affective"] * 20,
+        conv_x=_vectors(rng, 40), conv_first=_vectors(rng, 40), conv_context=_vectors(rng, 40),
+        conv_use=["task", "affective"] * 20,
         conv_categories=[[] if i % 2 == 0 else [CATEGORIES[(i // 2) % len(CATEGORIES)]] for i in range(40)],
         asst_x=_vectors(rng, n), asst_context=_requests(rng, n), asst_features=np.zeros((n, N_FEATURES), np.float32),
         asst_pushback=pushed,

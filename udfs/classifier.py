@@ -313,8 +313,8 @@ def _category_thresholds(heads: Heads) -> list[float]:
 
 @dataclass(frozen=True)
 class UserSides:
-    """Per conversation (or window): its pooled user turns, its first user turn and the pooled assistant
-    replies to them (zeros: none), what the use and category heads read."""
+    """Per conversation (or window): its pooled user turns, its first user turn (a window's own first
+    turn) and the pooled assistant replies to them (zeros: none), what the use and category heads read."""
 
     pooled: np.ndarray
     first: np.ndarray

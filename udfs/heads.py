@@ -3,9 +3,10 @@ from the seed set and public human-labelled data, see udfs/build.py and udfs/MOD
 
 Every head reads the same 384-d embeddings, so each message goes through the encoder once. The heads in
 CONTEXT_HEADS read a message with its context, [vector, context vector]: pushback and its reason read an
-assistant message with the user message before it, use and categories the pooled user side (beside the
-first user turn, FIRST_TURN_HEADS) with the pooled assistant replies to it. The context is zeros where there is none (a first message, a user-only
-conversation), and every context head is also trained on its examples without context. The heads in
+assistant message with the user message before it, use and categories the pooled user side (the
+categories beside the first user turn, FIRST_TURN_HEADS) with the pooled assistant replies to it. The
+context is zeros where there is none (a first message, a user-only conversation), and every context
+head is also trained on its examples without context. The heads in
 FEATURE_HEADS also read the reply's phrase indicators (udfs/features.py). Each head carries its
 calibration (a scale and shift of its logits, fitted on validation data) and the model its decision
 thresholds. Heads are plain arrays so a Spark task receives them in its closure and predicts with numpy:

@@ -12,14 +12,12 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
-from udfs.heads import Heads, no_context, with_context, with_first_turn
+from udfs.heads import Heads, no_context, with_context
 
 
 class HeadsModel(mlflow.pyfunc.PythonModel):
-    """Pyfunc wrapper: a column `embedding` of 384-d pooled user-side vectors, and optionally `first_turn`
-    (the first user turn's vector; where absent, `embedding`, which is that vector for a conversation of
-    one user message) and `context` (the pooled assistant replies; zeros where absent) -> probabilities of
-    the `use` head."""
+    """Pyfunc wrapper: a column `embedding` of 384-d pooled user-side vectors, and optionally `context`
+    (the pooled assistant replies; zeros where absent) -> probabilities of the `use` head."""
 
     def load_context(self, context):
         self.heads = Heads.load(Path(context.artifacts["heads"]))
@@ -27,10 +25,8 @@ class HeadsModel(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         head = self.heads["use"]
         x = np.stack(model_input["embedding"].map(np.asarray))
-        first = np.stack(model_input["first_turn"].map(np.asarray)) if "first_turn" in model_input else x
         context = np.stack(model_input["context"].map(np.asarray)) if "context" in model_input else no_context(len(x))
-        user_side = with_first_turn("use", x, first, self.heads.first_turn_heads)
-        return pd.DataFrame(head.proba(with_context(user_side, context)), columns=[str(c) for c in head.classes])
+        return pd.DataFrame(head.proba(with_context(x, context)), columns=[str(c) for c in head.classes])
 
 
 def log_heads_model(heads: Heads, directory: Path, *, registered_name: str, alias: str) -> str:

@@ -131,7 +131,8 @@ def labelled_training_set(rows: list[dict], base: Heads) -> TrainingSet:
         return np.asarray(vectors, dtype=np.float32).reshape(-1, encoder.EMBEDDING_DIM)
 
     return TrainingSet(
-        conv_x=matrix(conv_x), conv_first=matrix(conv_first), conv_context=matrix(conv_context), conv_use=uses, conv_categories=cats,
+        conv_x=matrix(conv_x), conv_first=matrix(conv_first), conv_context=matrix(conv_context), conv_use=uses,
+        conv_categories=cats,
         asst_x=matrix(asst_x), asst_tail=matrix(asst_tail), asst_context=matrix(asst_context),
         asst_features=np.asarray(asst_features, dtype=np.float32).reshape(-1, N_FEATURES), asst_pushback=pushed,
         asst_reason=reasons, asst_referral=referred,
@@ -146,8 +147,8 @@ def training_version(data: TrainingSet, base_version: str) -> str:
     import hashlib
 
     digest = hashlib.sha256(base_version.encode())
-    for array in (data.conv_x, data.conv_first, data.conv_context, data.asst_x, data.asst_tail, data.asst_context, data.asst_features,
-                  data.user_x, data.user_features):
+    for array in (data.conv_x, data.conv_first, data.conv_context, data.asst_x, data.asst_tail, data.asst_context,
+                  data.asst_features, data.user_x, data.user_features):
         digest.update(np.ascontiguousarray(array).tobytes())
     digest.update(repr((data.conv_use, data.conv_categories, data.asst_pushback, data.asst_reason,
                         data.asst_referral, data.user_sentiment)).encode())
