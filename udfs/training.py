@@ -15,9 +15,9 @@ import pandas as pd
 from pyspark.sql import types as T
 
 from udfs import encoder
-from udfs.classifier import ClassifierSettings, encode_messages, pooled_turns
+from udfs.classifier import ClassifierSettings, UserSides, encode_messages, pooled_turns
 from udfs.features import LEXICON_NAMES, N_FEATURES, message_features, reply_features
-from udfs.heads import Heads, TrainingSet, first_turn, head_input, pool, with_tail
+from udfs.heads import Heads, TrainingSet, head_input, with_tail
 
 logger = logging.getLogger(__name__)
 
@@ -65,12 +65,12 @@ def training_embedder(settings: ClassifierSettings, base: Heads
                             if contexts is not None else {})}
                         for i, p in enumerate(positions)]
 
+            # the user side as classify reads it: pooled turns, first turn, pooled replies to them
+            sides = UserSides.of(batch, [(row, pooled_turns(n, settings)) for row, n in enumerate(batch.n_user)])
             out = []
             for row, cid in enumerate(pdf["conversation_id"]):
-                turns = pooled_turns(batch.n_user[row], settings)
-                users = batch.vectors[[batch.user_at[row][t] for t in turns]]
-                out.append({"conversation_id": cid, "pooled": pool(users).tolist(), "first": first_turn(users).tolist(),
-                            "context": pool(batch.vectors[batch.replies(row, turns)]).tolist(),
+                out.append({"conversation_id": cid, "pooled": sides.pooled[row].tolist(),
+                            "first": sides.first[row].tolist(), "context": sides.replies[row].tolist(),
                             "assistant": messages(batch.assistant_at[row], batch.context_vectors(batch.before(row))),
                             "user": messages(batch.user_at[row].values())})
             yield pd.DataFrame(out, columns=[f.name for f in EMBEDDED_TYPE.fields])
