@@ -72,9 +72,11 @@ def _labels(root: Path) -> list[dict]:
 # The raw classifier's released figures that are within max(0.01, 15 % of the truth) of the generator's
 # labels, here and on `make run`'s 3,000 conversations (EVALUATION.md). The other figures are not yet on
 # both: EVALUATION.md says by how much and why (the affective and content-creation shares joined the list
-# with the seed's tasks told with feeling; coaching left it: 20 conversations against 24, one outside the bound).
+# with the seed's tasks told with feeling; coaching and companionship with the seed's reactions in later
+# turns: here 27 conversations against 24 and 18 against 21, the same in float32).
 FIGURES_WITHIN_TOLERANCE = ("pushback.all", "pushback.affective", "referral.all", "share.task",
-                            "share.content_creation", "share.affective", "share.romantic_roleplay")
+                            "share.content_creation", "share.affective", "share.romantic_roleplay",
+                            "share.coaching", "share.companionship")
 
 
 def test_headline_figures_match_the_generators_truth(run):
