@@ -70,15 +70,14 @@ def _labels(root: Path) -> list[dict]:
 
 
 # The raw classifier's released figures that are within max(0.01, 15 % of the truth) of the generator's
-# labels here, and (but for content creation) on `make run`'s 3,000 conversations (EVALUATION.md). The
-# other figures are not yet on both: EVALUATION.md says by how much and why (the affective and
-# content-creation shares joined the list with the seed's tasks told with feeling; coaching and
-# companionship with the seed's reactions in later turns: here 26 conversations against 24 and 18 against
-# 21 with model de6a023a54f6; content creation is 40 against 46 here and 13.0 % against 15.5 % there, 0.2
-# points outside, since the seed's tasks with reactions in later turns).
+# labels here and on `make run`'s 3,000 conversations (EVALUATION.md). The other figures are not yet on
+# both: EVALUATION.md says by how much and why. With model abcdb6402830, coaching is 26 conversations
+# against 24 here; companionship, within on the 3,000, is 16 against 21 here, 1.7 points outside:
+# two wedding toasts the earlier model called companionship are content creation now, which was
+# what made it look right; referral of affective conversations is within here but not there.
 FIGURES_WITHIN_TOLERANCE = ("pushback.all", "pushback.affective", "referral.all", "share.task",
                             "share.content_creation", "share.affective", "share.romantic_roleplay",
-                            "share.coaching", "share.companionship")
+                            "share.coaching")
 
 
 def test_headline_figures_match_the_generators_truth(run):
